@@ -1,0 +1,147 @@
+"""Deploy benchmark: the backend's own time per deploy, and database queries per deploy.
+
+Deploys a flow N times through the real API (Django's test client, a devstack-minted JWT)
+against devstack started in this process, with no injected latency. For each deploy:
+
+- total: wall time of `POST /api/v1/flows/{id}/deploy`;
+- upstream: the sum of the recorded steps' `upstream_ms` (time spent waiting on devstack);
+- own = total - upstream: what ScaiFlow itself spends (auth, reads, compile, records);
+- queries: database queries the request made (CaptureQueriesContext).
+
+Runs standalone, on a temporary SQLite database unless DATABASE_URL is set:
+
+    .venv/bin/python bench/deploy.py [--deploys 200] [--nodes 20,200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def flow_content(nodes: int) -> dict:
+    """A valid flow of `nodes` nodes: a trigger, a chain of LLM calls, an output."""
+    chain = [f"step{i}" for i in range(1, nodes - 1)]
+    content = {
+        "name": f"Bench {nodes} nodes",
+        "config": {"llm_roles": {"main": {"model": "scai-large"}}},
+        "nodes": [{"id": "start", "kind": "trigger", "data": {"type": "chat"}}],
+        "edges": [],
+    }
+    previous = "start"
+    for node_id in chain:
+        reference = "{{start.message}}" if previous == "start" else f"{{{{{previous}.text}}}}"
+        content["nodes"].append(
+            {"id": node_id, "kind": "llm", "data": {"role": "main", "prompt": reference}}
+        )
+        content["edges"].append({"source": previous, "target": node_id})
+        previous = node_id
+    content["nodes"].append(
+        {"id": "reply", "kind": "output", "data": {"value": f"{{{{{previous}.text}}}}"}}
+    )
+    content["edges"].append({"source": previous, "target": "reply"})
+    return content
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def run(nodes: int, deploys: int, token: str) -> dict:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from flows.services import flow_create
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.get_or_create(slug="acme")[0]
+    content = flow_content(nodes)
+    flow = flow_create(tenant=tenant, name=content["name"], content=content, actor="bench")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    url = f"/api/v1/flows/{flow.public_id}/deploy"
+    client.post(url, {}, content_type="application/json")  # warm-up: creates the Core
+
+    own, totals, upstream, queries = [], [], [], []
+    for _ in range(deploys):
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = client.post(url, {}, content_type="application/json")
+            total_ms = (time.perf_counter() - started) * 1000
+        if response.status_code != 201:
+            raise SystemExit(f"deploy failed: {response.status_code} {response.content[:500]!r}")
+        waited = sum(step.get("upstream_ms", 0) for step in response.json()["steps"])
+        totals.append(total_ms)
+        upstream.append(waited)
+        own.append(total_ms - waited)
+        queries.append(len(captured.captured_queries))
+    return {
+        "nodes": nodes,
+        "deploys": deploys,
+        "own_p50": statistics.median(own),
+        "own_p95": percentile(own, 0.95),
+        "total_p50": statistics.median(totals),
+        "upstream_p50": statistics.median(upstream),
+        "queries": sorted(set(queries)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deploys", type=int, default=200)
+    parser.add_argument("--nodes", default="20,200", help="flow sizes, comma-separated")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="scaiflow-bench-"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
+    os.environ.setdefault("SCAIFLOW_DEPLOY_RATE", "100000/min")
+
+    from devstack.server import Devstack
+
+    stack = Devstack().start()
+    env = stack.env()
+    del env["SCAIGRID_API_KEY"]  # deploy with the caller's JWT, as production does
+    os.environ.update(env)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "flows": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": workdir / "flows"},
+        },
+    }
+    call_command("migrate", verbosity=0, interactive=False)
+    token = stack.signing.mint(tenant="acme", sub="bench", roles=(), ttl=3600, scopes=None,
+                               claims=None)  # fmt: skip
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    print(f"database: {engine}; {args.deploys} deploys per flow size; devstack {stack.url}")
+    print(f"{'nodes':>5}  {'own p50':>8}  {'own p95':>8}  {'total p50':>9}  "
+          f"{'upstream p50':>12}  queries/deploy")  # fmt: skip
+    try:
+        for nodes in (int(n) for n in args.nodes.split(",")):
+            r = run(nodes, args.deploys, token)
+            queries = ", ".join(str(q) for q in r["queries"])
+            print(f"{r['nodes']:>5}  {r['own_p50']:>6.1f}ms  {r['own_p95']:>6.1f}ms  "
+                  f"{r['total_p50']:>7.1f}ms  {r['upstream_p50']:>10.1f}ms  {queries}")  # fmt: skip
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

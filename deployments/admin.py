@@ -1,0 +1,189 @@
+"""Deployments in the admin: failed deploys first-class (SPEC §7). Records are read-only; the
+actions deploy again through the services, as `admin:<username>`."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from deployments.models import Deployment, Status
+from deployments.services import NotRetryable, deployment_retry_publish, deployment_rollback
+from scaiflow.admin import TenantScopedAdmin
+from scaiflow.errors import ApiError
+
+STATUS_COLOURS = {
+    Status.PENDING: "#757575",
+    Status.SUCCEEDED: "#2e7d32",
+    Status.FAILED: "#c62828",
+    Status.PUBLISH_FAILED: "#ef6c00",
+}
+
+
+def status_badge(status: str | None) -> str:
+    if not status:
+        return "—"
+    return format_html(
+        '<span class="status-badge status-{}" style="background:{};color:#fff;'
+        'padding:2px 8px;border-radius:10px;font-size:11px;white-space:nowrap">{}</span>',
+        status,
+        STATUS_COLOURS.get(status, "#757575"),
+        status,
+    )
+
+
+def admin_actor(request) -> str:
+    return f"admin:{request.user.get_username()}"
+
+
+def deploy_again(request, queryset, service, verb: str) -> None:
+    """Run `service` on each selected record; one message per record, never a secret."""
+    for deployment in queryset.select_related("flow", "flow__tenant"):
+        try:
+            new = service(deployment=deployment, actor=admin_actor(request))
+        except NotRetryable as exc:
+            messages.warning(request, str(exc))
+        except ApiError as exc:
+            new_id = exc.extra.get("deployment_id", "")
+            messages.error(request, f"{verb} {deployment.pk}: {exc.message} ({new_id})")
+        else:
+            messages.success(request, f"{verb} {deployment.pk}: {new.pk} {new.status}.")
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(TenantScopedAdmin, admin.ModelAdmin):
+    # Its actions also appear as buttons on the change page.
+    change_form_template = "admin/change_form_with_actions.html"
+    list_display = (
+        "id",
+        "flow_name",
+        "flow_version",
+        "tenant",
+        "badge",
+        "error_code",
+        "actor",
+        "created_at",
+    )
+    list_filter = (
+        "status",
+        "error_code",
+        ("tenant", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    )
+    list_select_related = ("tenant",)
+    search_fields = ("id", "flow_name", "core_id", "request_id", "error_code")
+    date_hierarchy = "created_at"
+    actions = ["retry_publish", "redeploy"]
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "badge",
+                    "tenant",
+                    "flow",
+                    "flow_name",
+                    "flow_version",
+                    "actor",
+                    "auth_source",
+                    "request_id",
+                    "created_at",
+                    "finished_at",
+                )
+            },
+        ),
+        ("Error", {"fields": ("error_code", "error_message", "error_fix", "error_body")}),
+        ("Steps", {"fields": ("steps_timeline",)}),
+        (
+            "ScaiGrid",
+            {
+                "fields": (
+                    "core_id",
+                    "core_action",
+                    "published_slug",
+                    "publish_as_model",
+                    "group_ids",
+                    "rollback_of",
+                )
+            },
+        ),
+        ("Manifest", {"fields": ("manifest_sha256", "manifest_text")}),
+    )
+    readonly_fields = [f for _, opts in fieldsets for f in opts["fields"]]
+
+    object_actions = [("retry_publish", "Retry publish"), ("redeploy", "Redeploy")]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "object_actions": self.object_actions}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Status", ordering="status")
+    def badge(self, deployment: Deployment) -> str:
+        return status_badge(deployment.status)
+
+    @admin.display(description="Message")
+    def error_message(self, deployment: Deployment) -> str:
+        return (deployment.error or {}).get("message", "—")
+
+    @admin.display(description="Fix")
+    def error_fix(self, deployment: Deployment) -> str:
+        return (deployment.error or {}).get("fix", "—")
+
+    @admin.display(description="Error body")
+    def error_body(self, deployment: Deployment) -> str:
+        if not deployment.error:
+            return "—"
+        return format_html("<pre>{}</pre>", json.dumps(deployment.error, indent=2))
+
+    @admin.display(description="Timeline")
+    def steps_timeline(self, deployment: Deployment) -> str:
+        steps = [s for s in deployment.steps or [] if isinstance(s, dict)]
+        if not steps:
+            return "—"
+        longest = max((s.get("duration_ms") or 0 for s in steps), default=0) or 1
+        rows = format_html_join(
+            "",
+            '<tr class="step step-{}"><td>{}</td><td>{}</td><td style="text-align:right">'
+            '{} ms</td><td style="width:240px"><div style="background:{};height:10px;'
+            'width:{}%"></div></td><td>{}</td></tr>',
+            (
+                (
+                    s.get("status", ""),
+                    s.get("name", ""),
+                    status_badge(s.get("status")),
+                    s.get("duration_ms", "—"),
+                    STATUS_COLOURS.get(s.get("status"), "#757575"),
+                    max(1, round(100 * (s.get("duration_ms") or 0) / longest)),
+                    s.get("started_at", ""),
+                )
+                for s in steps
+            ),
+        )
+        return format_html(
+            '<table class="steps-timeline"><thead><tr><th>Step</th><th>Status</th>'
+            "<th>Duration</th><th></th><th>Started</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.display(description="Manifest")
+    def manifest_text(self, deployment: Deployment) -> str:
+        return format_html("<pre>{}</pre>", deployment.manifest) if deployment.manifest else "—"
+
+    @admin.action(description="Retry publish (publish_failed deploys)")
+    def retry_publish(self, request, queryset) -> None:
+        deploy_again(request, queryset, deployment_retry_publish, "Retried publish of")
+
+    @admin.action(description="Redeploy this version (a rollback when it is older)")
+    def redeploy(self, request, queryset) -> None:
+        deploy_again(request, queryset, deployment_rollback, "Redeployed")

@@ -1,0 +1,303 @@
+"""Deploy endpoints (SPEC §3 "Deployments", "Legacy deploy", §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+
+from deployments.idempotency import (
+    MAX_KEY_LENGTH,
+    Replay,
+    idempotency_claim,
+    idempotency_record,
+    idempotency_release,
+    request_fingerprint,
+)
+from deployments.models import Deployment, Status
+from deployments.services import deployment_rollback, flow_deploy, legacy_deploy
+from flows.selectors import flow_get
+from scaiflow.api import TenantAPIView, parse_if_match
+from scaiflow.auth import SharedTokenAuthentication
+from scaiflow.errors import ApiError, InvalidRequest, NotFound, error_response
+
+# RFC 9745 / RFC 8594: when /dev/deploy was deprecated and when it goes away.
+LEGACY_DEPRECATED_AT = 1767225600  # 2026-01-01T00:00:00Z
+LEGACY_SUNSET = "Thu, 01 Jul 2027 00:00:00 GMT"
+LEGACY_SUCCESSOR = '</api/v1/flows/{flow_id}/deploy>; rel="successor-version"'
+
+
+class DeployRateThrottle(SimpleRateThrottle):
+    """SCAIFLOW_DEPLOY_RATE deploys per principal (shared cache: holds across processes)."""
+
+    scope = "deploy"
+
+    def get_rate(self):
+        return settings.SCAIFLOW_DEPLOY_RATE
+
+    def get_cache_key(self, request, view):
+        principal = request.user
+        return f"throttle:deploy:{principal.tenant.pk}:{principal.actor}"
+
+
+class DeploymentOutput(serializers.Serializer):
+    id = serializers.CharField()
+    flow_id = serializers.SerializerMethodField()
+    flow_name = serializers.CharField()
+    flow_version = serializers.IntegerField(allow_null=True)
+    status = serializers.ChoiceField(choices=Status.choices)
+    error = serializers.JSONField(allow_null=True)
+    core_id = serializers.SerializerMethodField()
+    published_slug = serializers.SerializerMethodField()
+    publish_as_model = serializers.BooleanField()
+    group_ids = serializers.ListField(child=serializers.CharField())
+    core_action = serializers.SerializerMethodField()
+    auth_source = serializers.SerializerMethodField()
+    actor = serializers.CharField()
+    manifest_sha256 = serializers.SerializerMethodField()
+    rollback_of = serializers.CharField(source="rollback_of_id", allow_null=True)
+    steps = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_flow_id(self, deployment) -> str | None:
+        return deployment.flow.public_id if deployment.flow_id else None
+
+    # Empty strings in the database are "not set": the API says null.
+    def get_core_id(self, deployment) -> str | None:
+        return deployment.core_id or None
+
+    def get_published_slug(self, deployment) -> str | None:
+        return deployment.published_slug or None
+
+    def get_core_action(self, deployment) -> str | None:
+        return deployment.core_action or None
+
+    def get_auth_source(self, deployment) -> str | None:
+        return deployment.auth_source or None
+
+    def get_manifest_sha256(self, deployment) -> str | None:
+        return deployment.manifest_sha256 or None
+
+
+def deployment_summary(deployment: Deployment | None) -> dict | None:
+    """What a flow shows as its `latest_deployment`."""
+    if deployment is None:
+        return None
+    return {
+        "id": deployment.pk,
+        "status": deployment.status,
+        "flow_version": deployment.flow_version,
+        "core_id": deployment.core_id or None,
+        "created_at": serializers.DateTimeField().to_representation(deployment.created_at),
+    }
+
+
+class DeployInput(serializers.Serializer):
+    publish_as_model = serializers.BooleanField(required=False)
+    group_ids = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, max_length=100
+    )
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+
+
+class LegacyDeployInput(serializers.Serializer):
+    content = serializers.DictField()
+    publish_as_model = serializers.BooleanField(required=False)
+
+
+class LegacyDeployOutput(serializers.Serializer):
+    core_id = serializers.CharField()
+    published_slug = serializers.CharField(allow_null=True)
+    deployment_id = serializers.CharField()
+
+
+def _validated(serializer_class, data):
+    serializer = serializer_class(data=data if isinstance(data, dict) else {})
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _idempotent(request, tenant, run: Callable[[], Response]) -> Response:
+    """Run `run` once per Idempotency-Key (per tenant, 24 h); replay its answer after that."""
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        return run()
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidRequest(f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters.")
+    fingerprint = request_fingerprint(method=request.method, path=request.path, body=request.data)
+    claim = idempotency_claim(tenant=tenant, key=key, fingerprint=fingerprint)
+    if isinstance(claim, Replay):
+        response = Response(claim.body, status=claim.status_code)
+        response["Idempotent-Replayed"] = "true"
+        return response
+    try:
+        response = run()
+    except ApiError as error:
+        response = error_response(error)
+    except BaseException:
+        idempotency_release(claim=claim)
+        raise
+    idempotency_record(claim=claim, status_code=response.status_code, body=response.data)
+    return response
+
+
+class FlowDeployView(TenantAPIView):
+    """Deploy a flow (SPEC §4)."""
+
+    throttle_classes = [DeployRateThrottle]
+
+    @extend_schema(
+        request=DeployInput,
+        responses={201: DeploymentOutput},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        operation_id="flows_deploy",
+    )
+    def post(self, request, flow_id: str):
+        flow = flow_get(tenant=self.tenant, flow_id=flow_id)
+        data = _validated(DeployInput, request.data)
+        if_match = parse_if_match(request.headers.get("If-Match"))
+
+        def run() -> Response:
+            return _created(
+                flow_deploy(
+                    flow=flow,
+                    actor=self.principal.actor,
+                    principal=self.principal,
+                    version=data.get("version"),
+                    publish_as_model=data.get("publish_as_model"),
+                    group_ids=data.get("group_ids"),
+                    if_match=if_match,
+                )
+            )
+
+        return _idempotent(request, self.tenant, run)
+
+
+def _created(deployment: Deployment) -> Response:
+    return Response(
+        DeploymentOutput(deployment).data,
+        status=status.HTTP_201_CREATED,
+        headers={"Location": f"/api/v1/deployments/{deployment.pk}"},
+    )
+
+
+class DeploymentRollbackView(TenantAPIView):
+    """Redeploy a deployment's flow version and publish settings (a rollback)."""
+
+    queryset = Deployment.objects.select_related("flow", "flow__tenant")
+    throttle_classes = [DeployRateThrottle]
+
+    @extend_schema(
+        request=None,
+        responses={201: DeploymentOutput},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        operation_id="deployments_rollback",
+    )
+    def post(self, request, deployment_id: str):
+        target = self.get_queryset().filter(pk=deployment_id).first()
+        if target is None:
+            raise NotFound("No such deployment.")
+
+        def run() -> Response:
+            return _created(
+                deployment_rollback(
+                    deployment=target, actor=self.principal.actor, principal=self.principal
+                )
+            )
+
+        return _idempotent(request, self.tenant, run)
+
+
+class DeploymentList(TenantAPIView):
+    """The tenant's deployments, newest first; `?status=` filters."""
+
+    queryset = Deployment.objects.select_related("flow")
+    serializer_class = DeploymentOutput
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=Status.values)],
+        operation_id="deployments_list",
+    )
+    def get(self, request):
+        deployments = self.get_queryset().order_by("-created_at")
+        wanted = request.query_params.get("status")
+        if wanted:
+            if wanted not in Status.values:
+                raise InvalidRequest(f"status must be one of {', '.join(Status.values)}.")
+            deployments = deployments.filter(status=wanted)
+        page = self.paginate_queryset(deployments)
+        return self.get_paginated_response(DeploymentOutput(page, many=True).data)
+
+
+class FlowDeploymentList(DeploymentList):
+    """One flow's deployments, newest first."""
+
+    @extend_schema(operation_id="flows_deployments_list")
+    def get(self, request, flow_id: str):
+        flow = flow_get(tenant=self.tenant, flow_id=flow_id)
+        deployments = self.get_queryset().filter(flow=flow).order_by("-created_at")
+        page = self.paginate_queryset(deployments)
+        return self.get_paginated_response(DeploymentOutput(page, many=True).data)
+
+
+class DeploymentDetail(TenantAPIView):
+    queryset = Deployment.objects.select_related("flow")
+
+    @extend_schema(responses=DeploymentOutput, operation_id="deployments_retrieve")
+    def get(self, request, deployment_id: str):
+        deployment = self.get_queryset().filter(pk=deployment_id).first()
+        if deployment is None:
+            raise NotFound("No such deployment.")
+        return Response(DeploymentOutput(deployment).data)
+
+
+class LegacyDeployView(TenantAPIView):
+    """Deprecated: compile and deploy a flow without saving it (shared token only)."""
+
+    authentication_classes = [SharedTokenAuthentication]
+    throttle_classes = [DeployRateThrottle]
+
+    def initial(self, request, *args, **kwargs):
+        if not settings.SCAIFLOW_API_TOKEN:
+            raise NotFound()
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Deprecation"] = f"@{LEGACY_DEPRECATED_AT}"
+        response["Sunset"] = LEGACY_SUNSET
+        response["Link"] = LEGACY_SUCCESSOR
+        return response
+
+    @extend_schema(
+        request=LegacyDeployInput,
+        responses={200: LegacyDeployOutput},
+        deprecated=True,
+        operation_id="dev_deploy",
+    )
+    def post(self, request):
+        data = _validated(LegacyDeployInput, request.data)
+
+        def run() -> Response:
+            deployment = legacy_deploy(
+                tenant=self.tenant,
+                content=data["content"],
+                actor=self.principal.actor,
+                principal=self.principal,
+                publish_as_model=data.get("publish_as_model"),
+            )
+            body = {
+                "core_id": deployment.core_id,
+                "published_slug": deployment.published_slug or None,
+                "deployment_id": deployment.pk,
+            }
+            return Response(LegacyDeployOutput(body).data)
+
+        return _idempotent(request, self.tenant, run)

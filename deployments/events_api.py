@@ -1,0 +1,60 @@
+"""`GET /api/v1/scaicore/events`: what the canvas's Live Runs panel polls (SPEC §3)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from deployments.events import scaicore_events_poll
+from scaiflow.api import TenantAPIView
+
+
+class EventsQuery(serializers.Serializer):
+    flow_id = serializers.CharField(max_length=64)
+    since = serializers.CharField(required=False, allow_blank=True)
+
+
+class CoreEventsError(serializers.Serializer):
+    core_id = serializers.CharField()
+    status = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField()
+
+
+class EventsOutput(serializers.Serializer):
+    events = serializers.ListField(child=serializers.DictField())
+    cursor = serializers.CharField()
+    errors = CoreEventsError(many=True)
+
+
+class ScaicoreEventsView(TenantAPIView):
+    """The flow's Cores' events after `since`, merged in time order (ScaiKey callers only)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("flow_id", str, required=True, description="The flow's id."),
+            OpenApiParameter(
+                "since", str, description="The `cursor` of the previous answer (opaque)."
+            ),
+        ],
+        responses={
+            200: EventsOutput,
+            400: OpenApiResponse(description="`invalid_request`: no flow_id, or a bad cursor."),
+            403: OpenApiResponse(description="`scaikey_required`: not signed in with ScaiKey."),
+            404: OpenApiResponse(description="`not_found`: no such flow in your tenant."),
+            502: OpenApiResponse(
+                description="`scaicore_events_failed`: every Core's events call failed; "
+                "`status` is the upstream status."
+            ),
+        },
+        operation_id="scaicore_events",
+    )
+    def get(self, request):
+        query = EventsQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        poll = scaicore_events_poll(
+            principal=self.principal,
+            flow_id=query.validated_data["flow_id"],
+            since=query.validated_data.get("since") or None,
+        )
+        return Response(poll.as_body())

@@ -1,0 +1,57 @@
+"""Base classes of the API's views: tenant scoping lives here, once, so no view forgets it."""
+
+from __future__ import annotations
+
+from rest_framework import generics
+from rest_framework.permissions import BasePermission
+
+from scaiflow.auth import Principal
+from scaiflow.errors import PermissionDenied
+from tenants.models import Tenant
+
+
+class IsTenantAdmin(BasePermission):
+    """The caller's token carries the `tenant_admin` role."""
+
+    def has_permission(self, request, view) -> bool:
+        if not getattr(request.user, "is_tenant_admin", False):
+            raise PermissionDenied("This needs the tenant_admin role.")
+        return True
+
+
+class TenantAPIView(generics.GenericAPIView):
+    """A view of the caller's tenant. `get_queryset()` only ever sees that tenant's rows.
+
+    Subclasses set `queryset` (a model with a `tenant` foreign key) and `lookup_field`; another
+    tenant's object is simply not found (404), never forbidden (which would confirm it exists).
+    """
+
+    @property
+    def principal(self) -> Principal:
+        return self.request.user
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.request.user.tenant
+
+    def get_queryset(self):
+        return super().get_queryset().filter(tenant=self.tenant)
+
+
+def parse_if_match(header: str | None) -> frozenset[int] | None:
+    """The versions an If-Match header names; None when it names none in particular.
+
+    Absent, empty or `*` → None (any version). Tags may be quoted or not; `W/` is ignored,
+    because the tag is a version number, not the bytes a proxy may have re-encoded. A tag that
+    is not a number names no version, so it never matches.
+    """
+    if header is None or header.strip() in ("", "*"):
+        return None
+    versions = set()
+    for part in header.split(","):
+        tag = part.strip().removeprefix("W/")
+        if len(tag) >= 2 and tag[0] == tag[-1] == '"':
+            tag = tag[1:-1]
+        if tag.isascii() and tag.isdigit():
+            versions.add(int(tag))
+    return frozenset(versions)

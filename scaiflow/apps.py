@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ScaiflowConfig(AppConfig):
+    name = "scaiflow"
+    verbose_name = "ScaiFlow"
+
+    def ready(self) -> None:
+        from scaiflow import schema  # noqa: F401 - registers the OpenAPI auth extensions

@@ -1,0 +1,70 @@
+"""Liveness and readiness probes (SPEC §3)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from django.core.cache import cache
+from django.core.files.storage import storages
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger("scaiflow.health")
+
+
+def check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def check_cache() -> None:
+    key = f"readyz:{uuid.uuid4().hex}"
+    cache.set(key, "1", timeout=5)
+    if cache.get(key) != "1":
+        raise RuntimeError("cache did not return what was just written")
+    cache.delete(key)
+
+
+def check_flow_storage() -> None:
+    storages["flows"].exists("readyz-probe")
+
+
+READINESS_CHECKS: dict[str, Callable[[], None]] = {
+    "database": check_database,
+    "cache": check_cache,
+    "flow_storage": check_flow_storage,
+}
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request):
+    results = {}
+    for name, check in READINESS_CHECKS.items():
+        try:
+            check()
+        except Exception:
+            # The exception text can hold connection strings: log it, do not answer it.
+            logger.exception("readiness check %s failed", name)
+            results[name] = "unreachable"
+        else:
+            results[name] = "ok"
+    failing = [name for name, result in results.items() if result != "ok"]
+    if failing:
+        detail = {
+            "error": "not_ready",
+            "message": f"{', '.join(failing)} unreachable",
+            "checks": results,
+        }
+        return JsonResponse({"detail": detail}, status=503)
+    return JsonResponse({"status": "ok", "checks": results})

@@ -1,0 +1,74 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from deployments.api import (
+    DeploymentDetail,
+    DeploymentList,
+    DeploymentRollbackView,
+    FlowDeploymentList,
+    FlowDeployView,
+    LegacyDeployView,
+)
+from deployments.events_api import ScaicoreEventsView
+from flows.api import (
+    FlowCompileView,
+    FlowDetailView,
+    FlowListView,
+    FlowVersionDetailView,
+    FlowVersionDiffView,
+    FlowVersionListView,
+)
+from scaiflow import errors, health
+from tenants.api import AuditListView, ScaigridCredentialsView, TenantMeView
+
+api_v1 = [
+    path("tenants/me", TenantMeView.as_view(), name="tenant-me"),
+    path(
+        "tenants/me/scaigrid_credentials",
+        ScaigridCredentialsView.as_view(),
+        name="tenant-scaigrid-credentials",
+    ),
+    path("flows", FlowListView.as_view(), name="flow-list"),
+    path("flows/<str:flow_id>", FlowDetailView.as_view(), name="flow-detail"),
+    path("flows/<str:flow_id>/versions", FlowVersionListView.as_view(), name="flow-version-list"),
+    path(
+        "flows/<str:flow_id>/versions/<int:number>",
+        FlowVersionDetailView.as_view(),
+        name="flow-version-detail",
+    ),
+    path(
+        "flows/<str:flow_id>/versions/<int:a>/diff/<int:b>",
+        FlowVersionDiffView.as_view(),
+        name="flow-version-diff",
+    ),
+    path("flows/<str:flow_id>/compile", FlowCompileView.as_view(), name="flow-compile"),
+    path("flows/<str:flow_id>/deploy", FlowDeployView.as_view(), name="flow-deploy"),
+    path("flows/<str:flow_id>/deployments", FlowDeploymentList.as_view(), name="flow-deployments"),
+    path("deployments", DeploymentList.as_view(), name="deployment-list"),
+    path("deployments/<str:deployment_id>", DeploymentDetail.as_view(), name="deployment-detail"),
+    path(
+        "deployments/<str:deployment_id>/rollback",
+        DeploymentRollbackView.as_view(),
+        name="deployment-rollback",
+    ),
+    path("audit", AuditListView.as_view(), name="audit-list"),
+    path("scaicore/events", ScaicoreEventsView.as_view(), name="scaicore-events"),
+    path("dev/deploy", LegacyDeployView.as_view(), name="legacy-deploy"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/v1/", include(api_v1)),
+    # Unknown API paths answer the API's JSON body, with DEBUG on too.
+    re_path(r"^api/", errors.api_not_found),
+]
+
+handler400 = "scaiflow.errors.handler400"
+handler403 = "scaiflow.errors.handler403"
+handler404 = "scaiflow.errors.handler404"
+handler500 = "scaiflow.errors.handler500"

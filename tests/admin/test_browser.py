@@ -1,0 +1,139 @@
+"""The admin in a real browser: headless Chromium through Selenium against a live server.
+
+These run in `make test`. Without Debian's `chromium` and `chromium-driver` they fail and say
+so (CI installs them); they do not skip. Screenshots go to tests/screenshots/ (not in git).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from deployments.models import Deployment, Status
+from tenants.models import TenantCredential
+from tests.admin.conftest import KEY, grid_accepts, make_deployment
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+
+
+@pytest.fixture
+def browser():
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
+    if missing:
+        pytest.fail(
+            f"Browser tests need Debian's chromium and chromium-driver ({', '.join(missing)} "
+            "missing): apt-get install -y chromium chromium-driver"
+        )
+    profile = tempfile.mkdtemp(prefix="admin-browser-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1000",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(5)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def shot(driver, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / f"admin-{name}.png"))
+
+
+def log_in(driver, live_server, username: str, password: str) -> None:
+    driver.get(f"{live_server.url}/admin/login/")
+    driver.find_element(By.NAME, "username").send_keys(username)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    WebDriverWait(driver, 10).until(expected_conditions.url_to_be(f"{live_server.url}/admin/"))
+
+
+def test_tenant_admin_sets_a_key_and_retries_a_failed_publish(
+    browser, live_server, ada, acme_flow, upstream
+):
+    failed = make_deployment(acme_flow, status=Status.PUBLISH_FAILED, core_id="core_1")
+    grid_accepts(upstream)
+
+    log_in(browser, live_server, "ada", "pw-ada-123")
+    shot(browser, "index")
+
+    # Set the tenant's key through the write-only field.
+    browser.get(f"{live_server.url}/admin/tenants/tenant/{acme_flow.tenant.pk}/change/")
+    browser.find_element(By.NAME, "scaigrid_api_key").send_keys(KEY)
+    browser.find_element(By.NAME, "_continue").click()
+    assert "was changed successfully" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
+    assert KEY not in browser.page_source
+    shot(browser, "tenant-key-set")
+    assert TenantCredential.objects.get(tenant=acme_flow.tenant).api_key_hint
+
+    # Failed deploys are one click from the index.
+    browser.get(f"{live_server.url}/admin/")
+    browser.find_element(By.LINK_TEXT, "Failed deploys").click()
+    assert failed.pk in browser.page_source
+    shot(browser, "failed-deploys")
+
+    # Open it: the error's fix and the timeline.
+    browser.find_element(By.LINK_TEXT, failed.pk).click()
+    assert "do the scaicore_publish_failed fix" in browser.page_source
+    assert browser.find_elements(By.CSS_SELECTOR, "table.steps-timeline tr.step")
+    shot(browser, "deployment-detail")
+
+    # Retry the publish from the list.
+    browser.back()
+    browser.find_element(
+        By.CSS_SELECTOR, f"input[name=_selected_action][value='{failed.pk}']"
+    ).click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value("retry_publish")
+    browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    message = browser.find_element(By.CSS_SELECTOR, ".messagelist").text
+    shot(browser, "retry-publish")
+    new = Deployment.objects.exclude(pk=failed.pk).get()
+    assert new.status == Status.SUCCEEDED and new.actor == "admin:ada"
+    assert new.pk in message
+
+
+def test_superuser_opens_a_flow_and_sees_its_graph(browser, live_server, superuser, acme_flow):
+    log_in(browser, live_server, "root", "pw-root-123")
+    browser.get(f"{live_server.url}/admin/flows/flow/")
+    browser.find_element(By.LINK_TEXT, "Acme echo").click()
+    graph = browser.find_element(By.CSS_SELECTOR, "svg.flow-graph")
+    assert graph.is_displayed()
+    nodes = browser.find_elements(By.CSS_SELECTOR, "svg.flow-graph g.node")
+    assert {n.get_attribute("data-node-id") for n in nodes} == {"start", "answer", "reply"}
+    assert browser.find_element(By.CSS_SELECTOR, "pre.manifest").is_displayed()
+    browser.execute_script("arguments[0].scrollIntoView()", graph)
+    shot(browser, "flow-graph")
+
+
+def test_compile_button_on_the_flow_page(browser, live_server, superuser, acme_flow):
+    log_in(browser, live_server, "root", "pw-root-123")
+    browser.get(f"{live_server.url}/admin/flows/flow/{acme_flow.pk}/change/")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Compile']").click()
+    assert "compiles cleanly" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
+    shot(browser, "flow-compiled")

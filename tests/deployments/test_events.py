@@ -1,0 +1,314 @@
+"""`GET /api/v1/scaicore/events` (SPEC §3 "Live events"), with ScaiGrid mocked at the seam."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from unittest import mock
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from django.db import connection
+from responses import matchers
+
+from deployments import events
+from deployments.events import cursor_decode, cursor_encode, scaicore_events_poll
+from deployments.models import Deployment, Status
+from scaiflow.auth import AUTH_MODE_SCAIKEY, Principal
+from tests.deployments.conftest import GRID
+
+EVENTS_URL = f"{GRID}/v1/modules/scaicore/events"
+PATH = "/api/v1/scaicore/events"
+
+
+def record(flow, core_id, status=Status.SUCCEEDED):
+    return Deployment.objects.create(
+        tenant=flow.tenant,
+        flow=flow,
+        flow_name=flow.name,
+        flow_version=1,
+        status=status,
+        core_id=core_id,
+        actor="test",
+    )
+
+
+def event(core_id, number, timestamp):
+    return {"id": f"evt_{core_id}_{number}", "core_id": core_id, "timestamp": timestamp}
+
+
+def answer(mock_, core_id, events_, cursor, *, since=None, status=200, body=None):
+    params = {"core_id": core_id, **({"since": since} if since else {})}
+    mock_.get(
+        EVENTS_URL,
+        match=[matchers.query_param_matcher(params)],
+        status=status,
+        json=body if body is not None else {"events": events_, "cursor": cursor},
+    )
+
+
+def upstream_calls(mock_):
+    return [c for c in mock_.calls if c.request.url.startswith(EVENTS_URL)]
+
+
+def poll(client, flow, since=None):
+    params = {"flow_id": flow.public_id}
+    if since is not None:
+        params["since"] = since
+    return client.get(PATH, params)
+
+
+@pytest.fixture
+def two_cores(flow, upstream):
+    record(flow, "core_a")
+    record(flow, "core_b")
+    record(flow, "core_a")  # a redeploy of the same Core: asked once
+    answer(upstream, "core_a", [event("a", 1, "2026-01-01T00:00:01Z"),
+                                event("a", 2, "2026-01-01T00:00:03Z")], "ca1")  # fmt: skip
+    answer(upstream, "core_b", [event("b", 1, "2026-01-01T00:00:02Z"),
+                                event("b", 2, "2026-01-01T00:00:03Z")], "cb1")  # fmt: skip
+    return flow
+
+
+class TestGate:
+    def test_the_shared_token_gets_scaikey_required(self, service_client, flow, upstream):
+        response = poll(service_client, flow)
+
+        assert response.status_code == 403
+        assert response.json()["detail"]["error"] == "scaikey_required"
+        assert "ScaiKey" in response.json()["detail"]["fix"]
+        assert upstream_calls(upstream) == []
+
+    def test_no_credentials_is_401(self, anonymous_client, flow):
+        assert poll(anonymous_client, flow).status_code == 401
+
+    def test_flow_id_is_required(self, acme_user):
+        response = acme_user.get(PATH)
+
+        assert response.status_code == 400
+        assert response.json()["detail"]["error"] == "invalid_request"
+        assert "flow_id" in response.json()["detail"]["fields"]
+
+    def test_another_tenants_flow_is_not_found(self, globex_user, two_cores, upstream):
+        response = poll(globex_user, two_cores)
+
+        assert response.status_code == 404
+        assert response.json()["detail"]["error"] == "not_found"
+        assert upstream_calls(upstream) == []
+
+
+class TestMerge:
+    def test_events_of_every_core_merged_in_time_order(self, acme_user, two_cores, upstream):
+        response = poll(acme_user, two_cores)
+
+        assert response.status_code == 200, response.content
+        body = response.json()
+        # Equal timestamps keep the Cores' order (core_a before core_b): a stable tie-break.
+        assert [e["id"] for e in body["events"]] == ["evt_a_1", "evt_b_1", "evt_a_2", "evt_b_2"]
+        assert body["errors"] == []
+        assert cursor_decode(body["cursor"]) == {"core_a": "ca1", "core_b": "cb1"}
+        assert len(upstream_calls(upstream)) == 2
+
+    def test_the_callers_jwt_and_request_id_go_upstream(self, acme_user, two_cores, upstream):
+        acme_user.get(PATH, {"flow_id": two_cores.public_id}, HTTP_X_REQUEST_ID="req-events-1")
+
+        for call in upstream_calls(upstream):
+            assert call.request.headers["Authorization"] == f"Bearer {acme_user.token}"
+            # Asked from worker threads: the request id still travels with them.
+            assert call.request.headers["X-Request-ID"] == "req-events-1"
+
+    def test_a_flow_without_cores_has_no_events(self, acme_user, flow, upstream):
+        record(flow, "", status=Status.FAILED)
+
+        response = poll(acme_user, flow)
+
+        assert response.status_code == 200
+        assert response.json()["events"] == []
+        assert cursor_decode(response.json()["cursor"]) == {}
+        assert upstream_calls(upstream) == []
+
+    def test_constant_number_of_queries(
+        self, acme_user, flow, upstream, django_assert_max_num_queries
+    ):
+        for index in range(6):
+            record(flow, f"core_{index}")
+            answer(upstream, f"core_{index}", [], f"c{index}")
+        # Authentication (tenant lookup), the flow, its Cores, the tenant's base URL.
+        with django_assert_max_num_queries(5):
+            response = poll(acme_user, flow)
+        assert response.status_code == 200
+        assert len(upstream_calls(upstream)) == 6
+
+
+class TestCursor:
+    def test_round_trip_sends_each_cores_position(self, acme_user, two_cores, upstream):
+        first = poll(acme_user, two_cores).json()
+        answer(upstream, "core_a", [event("a", 3, "2026-01-01T00:00:05Z")], "ca2", since="ca1")
+        answer(upstream, "core_b", [], "cb1", since="cb1")
+
+        second = poll(acme_user, two_cores, since=first["cursor"])
+
+        assert second.status_code == 200, second.content
+        assert [e["id"] for e in second.json()["events"]] == ["evt_a_3"]
+        assert cursor_decode(second.json()["cursor"]) == {"core_a": "ca2", "core_b": "cb1"}
+        sent = [parse_qs(urlparse(c.request.url).query) for c in upstream_calls(upstream)[2:]]
+        assert sorted((q["core_id"][0], q["since"][0]) for q in sent) == [
+            ("core_a", "ca1"),
+            ("core_b", "cb1"),
+        ]
+
+    @pytest.mark.parametrize(
+        "since",
+        [
+            "not base64!",
+            base64.urlsafe_b64encode(b"[1, 2]").decode(),
+            base64.urlsafe_b64encode(b'{"core_a": 7}').decode(),
+            base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+            "x" * 20_000,
+        ],
+    )
+    def test_a_malformed_cursor_is_400(self, acme_user, two_cores, upstream, since):
+        response = poll(acme_user, two_cores, since=since)
+
+        assert response.status_code == 400
+        assert response.json()["detail"]["error"] == "invalid_request"
+        assert upstream_calls(upstream) == []
+
+    def test_encoding_round_trips(self):
+        positions = {"core_a": "evt:12", "core_b": "x/y+z="}
+        assert cursor_decode(cursor_encode(positions)) == positions
+
+
+class TestUpstreamFailure:
+    def test_one_failing_core_does_not_hide_the_others(self, acme_user, flow, upstream):
+        record(flow, "core_a")
+        record(flow, "core_b")
+        answer(upstream, "core_a", [event("a", 1, "2026-01-01T00:00:01Z")], "ca1")
+        answer(upstream, "core_b", None, None, status=404, body={"message": "core not found"})
+
+        response = poll(acme_user, flow)
+
+        assert response.status_code == 200
+        body = response.json()
+        assert [e["id"] for e in body["events"]] == ["evt_a_1"]
+        assert body["errors"] == [{"core_id": "core_b", "status": 404, "message": "core not found"}]
+
+    def test_a_failing_core_keeps_its_position(self, acme_user, flow, upstream):
+        record(flow, "core_a")
+        record(flow, "core_b")
+        answer(upstream, "core_a", [], "ca2", since="ca1")
+        answer(upstream, "core_b", None, None, since="cb1", status=403, body={"error": "nope"})
+
+        response = poll(acme_user, flow, since=cursor_encode({"core_a": "ca1", "core_b": "cb1"}))
+
+        assert cursor_decode(response.json()["cursor"]) == {"core_a": "ca2", "core_b": "cb1"}
+
+    def test_all_failing_is_502_with_the_upstream_status(self, acme_user, flow, upstream):
+        record(flow, "core_a")
+        answer(upstream, "core_a", None, None, status=403, body={"message": "need scaigrid:events"})
+
+        response = poll(acme_user, flow)
+
+        assert response.status_code == 502
+        detail = response.json()["detail"]
+        assert detail["error"] == "scaicore_events_failed"
+        assert detail["status"] == 403
+
+
+class TestCache:
+    def test_an_identical_poll_within_the_window_is_served_from_the_cache(
+        self, acme_user, two_cores, upstream
+    ):
+        first = poll(acme_user, two_cores)
+        second = poll(acme_user, two_cores)
+
+        assert second.json() == first.json()
+        assert len(upstream_calls(upstream)) == 2  # one per Core, once
+
+    def test_after_the_window_upstream_is_asked_again(self, acme_user, two_cores, upstream):
+        clock = [1_000_000.0]
+        with mock.patch.object(events.time, "time", lambda: clock[0]):
+            poll(acme_user, two_cores)
+            clock[0] += 1.9
+            poll(acme_user, two_cores)
+            assert len(upstream_calls(upstream)) == 2
+            clock[0] += 0.2
+            poll(acme_user, two_cores)
+        assert len(upstream_calls(upstream)) == 4
+
+    def test_a_window_of_zero_turns_the_cache_off(self, settings, acme_user, two_cores, upstream):
+        settings.SCAIFLOW_EVENTS_CACHE_SECONDS = 0
+        poll(acme_user, two_cores)
+        poll(acme_user, two_cores)
+        assert len(upstream_calls(upstream)) == 4
+
+    def test_another_principal_is_never_served_someone_elses_answer(
+        self, acme_user, make_token, two_cores, upstream
+    ):
+        from tests.conftest import _client
+
+        bob = _client(make_token(tenant="acme", sub="bob"))
+        poll(acme_user, two_cores)
+        poll(bob, two_cores)
+
+        calls = upstream_calls(upstream)
+        assert len(calls) == 4
+        assert {c.request.headers["Authorization"] for c in calls[2:]} == {f"Bearer {bob.token}"}
+
+    def test_a_different_cursor_is_a_different_poll(self, acme_user, two_cores, upstream):
+        poll(acme_user, two_cores)
+        answer(upstream, "core_a", [], "ca1", since="ca1")
+        poll(acme_user, two_cores, since=cursor_encode({"core_a": "ca1"}))
+        assert len(upstream_calls(upstream)) == 4
+
+    def test_a_failed_poll_is_cached_too(self, acme_user, flow, upstream):
+        record(flow, "core_a")
+        answer(upstream, "core_a", None, None, status=503, body={"message": "down"})
+        assert poll(acme_user, flow).status_code == 502
+        assert poll(acme_user, flow).status_code == 502
+        # 1 call + the seam's 2 retries on 503, once for both polls.
+        assert len(upstream_calls(upstream)) == 3
+
+
+class TestStampede:
+    def test_concurrent_identical_polls_cause_one_upstream_round(self, transactional_db, flow):
+        """20 threads miss the cache together; one asks upstream, the others wait for it."""
+        record(flow, "core_a")
+        principal = Principal(
+            tenant=flow.tenant, subject="alice", auth_mode=AUTH_MODE_SCAIKEY, token="jwt"
+        )
+        started = threading.Barrier(20)
+        upstream_calls_made = []
+
+        def slow_events(self, *, core_id, since=None):
+            upstream_calls_made.append(core_id)
+            threading.Event().wait(0.3)  # long enough for every thread to miss the cache
+            return {"events": [event("a", 1, "2026-01-01T00:00:01Z")], "cursor": "ca1"}
+
+        results, failures = [], []
+
+        def one_poll():
+            started.wait()
+            try:
+                results.append(
+                    scaicore_events_poll(principal=principal, flow_id=flow.public_id, since=None)
+                )
+            except Exception as exc:
+                failures.append(exc)
+            finally:
+                connection.close()  # this thread's own connection
+
+        with mock.patch("deployments.clients.scaigrid.ScaiGridClient.events", slow_events):
+            threads = [threading.Thread(target=one_poll) for _ in range(20)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+        assert failures == []
+        assert len(results) == 20
+        assert upstream_calls_made == ["core_a"]
+        assert {json.dumps(r.as_body(), sort_keys=True) for r in results} == {
+            json.dumps(results[0].as_body(), sort_keys=True)
+        }

@@ -1,0 +1,56 @@
+"""Production configuration: `check --deploy` is clean, and missing settings stop the process."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "ALLOWED_HOSTS": "scaiflow.example.com",
+    "SCAIFLOW_SECRETS_KEYS": "Z2VuZXJhdGVkLWZvci10ZXN0cy1vbmx5LTMyYnl0ZXM=",
+}
+
+
+def manage(*args, env):
+    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_with_the_documented_production_settings():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "SCAIFLOW_SECRETS_KEYS"])
+def test_production_refuses_to_start_without(missing):
+    env = {name: value for name, value in PRODUCTION_ENV.items() if name != missing}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert missing in lines[0]
+
+
+def test_malformed_setting_is_refused():
+    result = manage("check", env={**PRODUCTION_ENV, "SCAIFLOW_DEPLOY_AUTH": "password"})
+    assert result.returncode != 0
+    assert "SCAIFLOW_DEPLOY_AUTH" in result.stderr
+
+
+def test_debug_needs_nothing():
+    result = manage("check", env={"DEBUG": "1"})
+    assert result.returncode == 0, result.stderr

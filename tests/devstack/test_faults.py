@@ -134,7 +134,7 @@ def test_hang_with_a_client_timeout(devstack, grid):
     with pytest.raises(requests.ReadTimeout):
         grid.get(SCOPES, timeout=0.3)
 
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # the hang itself lasts 30 s
 
 
 def test_a_hang_ends_after_its_seconds(devstack, grid):

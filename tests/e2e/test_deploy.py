@@ -132,7 +132,8 @@ def test_an_upstream_that_hangs(stack, alice, make_flow, settings):
     started = time.monotonic()
     response = alice.deploy(flow)
     elapsed = time.monotonic() - started
-    assert elapsed < 1.0 + 1.0 + 1.5, elapsed
+    # Far below the 30 s hang: the timeouts ended the wait (with room for a busy machine).
+    assert elapsed < 10, elapsed
     detail = error_of(response, 502, "scaicore_create_failed")
     record = Deployment.objects.get(pk=detail["deployment_id"])
     assert (record.status, record.error_code) == ("failed", "scaicore_create_failed")

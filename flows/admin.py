@@ -17,7 +17,7 @@ from flows.models import Flow, FlowVersion
 from flows.selectors import flow_version_content
 from flows.services import flow_compile
 from flows.storage import FlowStorageError
-from scaiflow.admin import TenantScopedAdmin
+from scaiflow.admin import ObjectActionsAdmin, TenantScopedAdmin
 from scaiflow.errors import ApiError
 
 
@@ -56,7 +56,7 @@ def _compiled(flow: Flow):
 
 
 @admin.register(Flow)
-class FlowAdmin(TenantScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class FlowAdmin(ObjectActionsAdmin, TenantScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # Its actions also appear as buttons on the change page.
     change_form_template = "admin/change_form_with_actions.html"
     list_display = ["name", "public_id", "tenant", "version", "last_deploy", "updated_at"]
@@ -99,10 +99,6 @@ class FlowAdmin(TenantScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
     object_actions = [("compile", "Compile"), ("deploy", "Deploy")]
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "object_actions": self.object_actions}
-        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Last deploy", ordering="last_deploy_status")
     def last_deploy(self, flow: Flow) -> str:
@@ -151,7 +147,7 @@ class FlowAdmin(TenantScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 codes = ", ".join(sorted({d.code for d in result.diagnostics}))
                 messages.error(request, f"{flow.name} v{flow.version}: does not compile ({codes}).")
 
-    @admin.action(description="Deploy")
+    @admin.action(description="Deploy", permissions=["deploy"])
     def deploy(self, request, queryset) -> None:
         for flow in queryset.select_related("tenant"):
             try:

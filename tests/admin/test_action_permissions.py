@@ -4,32 +4,12 @@ admin with only the view permissions neither sees them nor can post them."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
-from django.test import Client
 
 from deployments.models import Deployment, Status
-from tenants.models import Role, TenantMembership
 from tenants.services import scaigrid_credential_set
 from tests.admin.conftest import EVENTS, KEY, change_url, grid_accepts, make_deployment
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer_client(acme) -> Client:
-    """Staff, tenant admin of acme, with only the view permissions."""
-    user = get_user_model().objects.create_user("vera", password="pw-vera-123", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label__in=["tenants", "flows", "deployments"],
-            codename__startswith="view_",
-        )
-    )
-    TenantMembership.objects.create(user=user, tenant=acme, role=Role.TENANT_ADMIN)
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def act(client, url, action, pk):

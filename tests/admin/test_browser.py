@@ -153,11 +153,14 @@ def test_diff_two_versions_on_the_flow_page(browser, live_server, superuser, acm
     Select(browser.find_element(By.NAME, "diff_from")).select_by_value("1")
     Select(browser.find_element(By.NAME, "diff_to")).select_by_value("2")
     browser.find_element(By.XPATH, "//button[normalize-space()='Show changes']").click()
-    WebDriverWait(browser, 30).until(expected_conditions.url_contains("diff_to=2"))
+    WebDriverWait(browser, 30).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "pre.manifest-diff"))
+    )
 
     assert "audit" in browser.find_element(By.CSS_SELECTOR, "tr.nodes-added").text
     added = browser.find_elements(By.CSS_SELECTOR, "pre.manifest-diff .diff-added")
     assert any("id: audit" in line.text for line in added)
     assert Select(browser.find_element(By.NAME, "diff_from")).first_selected_option.text == "v1"
+    assert "diff_from=1&diff_to=2" in browser.current_url  # a link to this diff
     browser.set_window_size(1400, 2600)  # the whole page, the diff at its end
     shot(browser, "flow-version-diff")

@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from deployments.models import Deployment, Status
 from deployments.services import NotRetryable, deployment_retry_publish, deployment_rollback
-from scaiflow.admin import TenantScopedAdmin
+from scaiflow.admin import ObjectActionsAdmin, TenantScopedAdmin
 from scaiflow.errors import ApiError
 
 STATUS_COLOURS = {
@@ -52,7 +52,7 @@ def deploy_again(request, queryset, service, verb: str) -> None:
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(TenantScopedAdmin, admin.ModelAdmin):
+class DeploymentAdmin(ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
     # Its actions also appear as buttons on the change page.
     change_form_template = "admin/change_form_with_actions.html"
     list_display = (
@@ -115,10 +115,6 @@ class DeploymentAdmin(TenantScopedAdmin, admin.ModelAdmin):
 
     object_actions = [("retry_publish", "Retry publish"), ("redeploy", "Redeploy")]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "object_actions": self.object_actions}
-        return super().change_view(request, object_id, form_url, extra_context)
-
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -180,10 +176,12 @@ class DeploymentAdmin(TenantScopedAdmin, admin.ModelAdmin):
     def manifest_text(self, deployment: Deployment) -> str:
         return format_html("<pre>{}</pre>", deployment.manifest) if deployment.manifest else "—"
 
-    @admin.action(description="Retry publish (publish_failed deploys)")
+    @admin.action(description="Retry publish (publish_failed deploys)", permissions=["deploy"])
     def retry_publish(self, request, queryset) -> None:
         deploy_again(request, queryset, deployment_retry_publish, "Retried publish of")
 
-    @admin.action(description="Redeploy this version (a rollback when it is older)")
+    @admin.action(
+        description="Redeploy this version (a rollback when it is older)", permissions=["deploy"]
+    )
     def redeploy(self, request, queryset) -> None:
         deploy_again(request, queryset, deployment_rollback, "Redeployed")

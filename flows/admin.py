@@ -1,10 +1,11 @@
 """Flows in the admin: read-only rows (changes go through the API, whose services keep the rows
-and the stored content in step), a picture of the graph, its compile result, and the actions
-"Compile" and "Deploy"."""
+and the stored content in step), a picture of the graph, its compile result, the diff of any
+two versions, and the actions "Compile" and "Deploy"."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db.models import OuterRef, Subquery
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -12,12 +13,13 @@ from django.utils.safestring import mark_safe
 from deployments.admin import admin_actor, status_badge
 from deployments.models import Deployment
 from deployments.services import flow_deploy
+from flows.diff import flow_versions_diff
 from flows.graph_svg import flow_graph_svg
 from flows.models import Flow, FlowVersion
 from flows.selectors import flow_version_content
 from flows.services import flow_compile
 from flows.storage import FlowStorageError
-from scaiflow.admin import TenantScopedAdmin
+from scaiflow.admin import ObjectActionsAdmin, TenantScopedAdmin
 from scaiflow.errors import ApiError
 
 
@@ -55,10 +57,70 @@ def _compiled(flow: Flow):
     return flow._admin_compiled
 
 
+# GET parameters of the version diff: the page with them is a link to that diff.
+DIFF_FROM, DIFF_TO = "diff_from", "diff_to"
+
+
+def _diff_version(request, name: str, default: int, numbers: list[int]) -> tuple[int, str]:
+    """The version number in GET parameter `name` (else `default`), and an error message."""
+    raw = request.GET.get(name)
+    if raw is None:
+        return default, ""
+    try:
+        number = int(raw)
+    except ValueError:
+        number = None
+    if number in numbers:
+        return number, ""
+    return default, f"There is no version {raw[:20]!r} of this flow: choose one from the list."
+
+
+def _manifest_lines(text: str) -> list[tuple[str, str]]:
+    """(CSS class, line) of a unified diff, for colouring added and removed lines."""
+    kinds = (("+++", "file"), ("---", "file"), ("@@", "hunk"), ("+", "added"), ("-", "removed"))
+    return [
+        (next((kind for prefix, kind in kinds if line.startswith(prefix)), "context"), line)
+        for line in text.splitlines()
+    ]
+
+
+def version_diff_context(request, flow: Flow) -> dict:
+    """What the flow page's "Changes between versions" section shows: the version choices
+    (default: previous and current) and, once asked for, the diff the API answers."""
+    numbers = list(flow.versions.order_by("-number").values_list("number", flat=True))
+    if len(numbers) < 2:
+        return {"single": True}
+    a, error_a = _diff_version(request, DIFF_FROM, numbers[1], numbers)
+    b, error_b = _diff_version(request, DIFF_TO, numbers[0], numbers)
+    context = {"numbers": numbers, "a": a, "b": b, "errors": [e for e in (error_a, error_b) if e]}
+    asked = DIFF_FROM in request.GET or DIFF_TO in request.GET
+    if not asked or context["errors"]:
+        return context
+    try:
+        body = flow_versions_diff(tenant=flow.tenant, flow=flow, a=a, b=b)
+    except (FlowStorageError, ApiError):
+        context["errors"] = ["The content of a version could not be read from storage."]
+        return context
+    context["body"] = body
+    context["empty"] = not any(
+        changes for part in ("nodes", "edges", "config") for changes in body[part].values()
+    )
+    if body["manifest_diff"] is None:
+        sides = {a: body["compiles"]["from"], b: body["compiles"]["to"]}
+        broken = [f"v{number}" for number, ok in sides.items() if not ok]
+        verb = "do" if len(broken) > 1 else "does"
+        context["manifest_note"] = f"No manifest diff: {' and '.join(broken)} {verb} not compile."
+    elif not body["manifest_diff"]:
+        context["manifest_note"] = "The manifests are the same."
+    else:
+        context["manifest_lines"] = _manifest_lines(body["manifest_diff"])
+    return context
+
+
 @admin.register(Flow)
-class FlowAdmin(TenantScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class FlowAdmin(ObjectActionsAdmin, TenantScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # Its actions also appear as buttons on the change page.
-    change_form_template = "admin/change_form_with_actions.html"
+    change_form_template = "admin/flows/flow/change_form.html"
     list_display = ["name", "public_id", "tenant", "version", "last_deploy", "updated_at"]
     list_filter = [("tenant", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["tenant"]
@@ -101,7 +163,14 @@ class FlowAdmin(TenantScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
     object_actions = [("compile", "Compile"), ("deploy", "Deploy")]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "object_actions": self.object_actions}
+        # get_object reads the tenant-scoped queryset: another tenant's flow is not found here
+        # and the admin answers as for an unknown id.
+        flow = self.get_object(request, unquote(object_id))
+        if flow is not None and self.has_view_permission(request, flow):
+            extra_context = {
+                **(extra_context or {}),
+                "version_diff": version_diff_context(request, flow),
+            }
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Last deploy", ordering="last_deploy_status")
@@ -151,7 +220,7 @@ class FlowAdmin(TenantScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 codes = ", ".join(sorted({d.code for d in result.diagnostics}))
                 messages.error(request, f"{flow.name} v{flow.version}: does not compile ({codes}).")
 
-    @admin.action(description="Deploy")
+    @admin.action(description="Deploy", permissions=["deploy"])
     def deploy(self, request, queryset) -> None:
         for flow in queryset.select_related("tenant"):
             try:

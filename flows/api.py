@@ -23,7 +23,7 @@ from rest_framework.response import Response
 
 from deployments.api import deployment_summary
 from deployments.selectors import latest_deployments
-from flows.diff import content_diff, manifest_diff
+from flows.diff import flow_versions_diff
 from flows.models import FLOW_NAME_MAX_LENGTH, Flow
 from flows.selectors import flow_version_content, flow_versions, flows_for_tenant
 from flows.services import flow_compile, flow_create, flow_delete, flow_update
@@ -378,22 +378,4 @@ class FlowVersionDiffView(FlowAPIView):
         responses={200: OpenApiTypes.OBJECT, 404: NOT_FOUND, 503: STORAGE_DOWN},
     )
     def get(self, request, flow_id: str, a: int, b: int):
-        flow = self.get_object()
-        before = flow_version_content(tenant=self.tenant, flow=flow, number=a)
-        after = flow_version_content(tenant=self.tenant, flow=flow, number=b)
-        compiled = {
-            side.version.number: flow_compile(
-                flow=flow, content=side.content, version=side.version.number
-            )
-            for side in (before, after)
-        }
-        body = {
-            "from_version": a,
-            "to_version": b,
-            **content_diff(before.content, after.content),
-            "compiles": {"from": compiled[a].ok, "to": compiled[b].ok},
-            "manifest_diff": manifest_diff(
-                compiled[a].manifest, compiled[b].manifest, labels=(f"v{a}", f"v{b}")
-            ),
-        }
-        return Response(body)
+        return Response(flow_versions_diff(tenant=self.tenant, flow=self.get_object(), a=a, b=b))

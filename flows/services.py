@@ -13,14 +13,28 @@ or retries on top of the winner's version, so no version is ever lost or overwri
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import logging
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from flows.compiler import CompileResult, Labels, compile_flow, load_catalog
+from flows import compiler
+from flows.compiler import (
+    Catalog,
+    CompileResult,
+    Diagnostic,
+    Labels,
+    compile_flow,
+    ir_from_dict,
+    load_catalog,
+)
 from flows.models import Flow, FlowVersion, new_flow_public_id
 from flows.storage import (
     ContentNotEncodable,
@@ -33,8 +47,13 @@ from scaiflow.errors import FlowTooLarge, InvalidRequest, NotFound, VersionConfl
 from tenants.audit import audit_record
 from tenants.models import AuditKind, Tenant
 
+logger = logging.getLogger(__name__)
+
 # A writer without If-Match that keeps losing the race gives up after this many tries.
 MAX_UPDATE_ATTEMPTS = 5
+# Compile results stay in the cache a day: an entry never goes stale (its key changes with
+# anything the result depends on), the timeout only lets unused ones go.
+COMPILE_CACHE_SECONDS = 24 * 3600
 
 
 class _LostRace(Exception):
@@ -238,23 +257,76 @@ def flow_delete(*, flow: Flow, actor: str, if_match: Collection[int] | None = No
         transaction.on_commit(lambda: content_delete(keys=keys), robust=True)
 
 
+def _catalog() -> Catalog:
+    # load_catalog re-reads the operator's file only when it changed.
+    return load_catalog(settings.SCAIFLOW_PLUGIN_CATALOG or None)
+
+
 def flow_compile_content(content: Any, *, labels: Labels | None = None) -> CompileResult:
     """Compile FlowGraph `content` with the shipped catalog plus the operator's
     (SCAIFLOW_PLUGIN_CATALOG), the verifier on."""
     return compile_flow(
-        content,
-        # load_catalog re-reads the operator's file only when it changed.
-        catalog=load_catalog(settings.SCAIFLOW_PLUGIN_CATALOG or None),
-        labels=labels,
-        max_bytes=settings.SCAIFLOW_MAX_FLOW_BYTES,
+        content, catalog=_catalog(), labels=labels, max_bytes=settings.SCAIFLOW_MAX_FLOW_BYTES
     )
 
 
 def flow_compile(*, flow: Flow, content: Any, version: int) -> CompileResult:
     """Compile one version of `flow` with the labels of SPEC §6 (tenant, flow id, version).
 
-    Content saved without a `name` takes the flow's name, as the manifest needs one."""
+    Content saved without a `name` takes the flow's name, as the manifest needs one. Results
+    are kept in Django's cache (see `_compile_cache_key`): the admin page, the API's compile
+    and diff and the deploy compile the same versions again and again."""
     if isinstance(content, dict) and "name" not in content:
         content = {**content, "name": flow.name}
     labels = Labels(tenant=flow.tenant.slug, flow_id=flow.public_id, flow_version=version)
-    return flow_compile_content(content, labels=labels)
+    key = _compile_cache_key(content, labels)
+    cached = _cache_call(cache.get, key) if key else None
+    if cached is not None:
+        return CompileResult(
+            ok=cached["ok"],
+            diagnostics=tuple(Diagnostic(**d) for d in cached["diagnostics"]),
+            manifest=cached["manifest"],
+            ir=ir_from_dict(cached["ir"]) if cached["ir"] is not None else None,
+        )
+    result = flow_compile_content(content, labels=labels)
+    if key:
+        # The JSON forms: the IR's read-only mappings do not pickle.
+        entry = {
+            "ok": result.ok,
+            "diagnostics": [d.as_dict() for d in result.diagnostics],
+            "manifest": result.manifest,
+            "ir": result.ir_dict(),
+        }
+        _cache_call(cache.set, key, entry, COMPILE_CACHE_SECONDS)
+    return result
+
+
+@functools.cache
+def _compiler_code_sha256() -> str:
+    """The compiler's own code and shipped catalog: a shared cache outlives an upgrade."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(compiler.__file__).parent.glob("*.*")):
+        if path.suffix in (".py", ".yaml"):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _compile_cache_key(content: Any, labels: Labels) -> str | None:
+    """The cache key of a compile: the content's canonical hash, the labels, the plugin catalog
+    and the compiler's code. None for content that has no canonical JSON (not cached)."""
+    try:
+        content_sha256 = encode_content(content).sha256
+    except ContentNotEncodable:
+        return None
+    catalog = hashlib.sha256(repr(sorted(_catalog().plugins.items())).encode()).hexdigest()
+    parts = [content_sha256, repr(labels.items()), catalog, _compiler_code_sha256()]
+    return "scaiflow:compile:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _cache_call(method, *args):
+    """A cache that is down makes compiles slower, never fail."""
+    try:
+        return method(*args)
+    except Exception:
+        logger.warning("compile cache unavailable", exc_info=True)
+        return None

@@ -3,6 +3,7 @@ point rows at only the tenants they are tenant admin of. Rows of other tenants a
 not in the queryset, so their change URLs answer like unknown ids and autocomplete never
 offers them."""
 
+from django.contrib.auth import get_permission_codename
 from django.db.models import QuerySet
 
 from tenants.models import Role, Tenant, TenantMembership
@@ -40,3 +41,26 @@ class TenantScopedAdmin:
         if db_field.related_model is Tenant and not request.user.is_superuser:
             kwargs["queryset"] = Tenant.objects.filter(pk__in=admin_tenant_ids(request.user))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ObjectActionsAdmin:
+    """Mixin for a ModelAdmin whose change page shows some of its actions as buttons;
+    `object_actions` is a list of (action name, label).
+
+    Only the actions the user may run are shown: those Django's `get_actions` keeps, which
+    drops the ones whose `permissions` the user lacks. Actions that deploy declare
+    `permissions=["deploy"]`: they need the model's change permission, also where the admin
+    shows its rows read-only (changes go through the services, not a form), so a staff user
+    with only the view permission can neither see nor post them."""
+
+    object_actions: list[tuple[str, str]] = []
+
+    def has_deploy_permission(self, request) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        allowed = self.get_actions(request)
+        buttons = [(name, label) for name, label in self.object_actions if name in allowed]
+        extra_context = {**(extra_context or {}), "object_actions": buttons}
+        return super().change_view(request, object_id, form_url, extra_context)

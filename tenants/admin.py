@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from deployments.clients.http import UpstreamError
 from deployments.clients.scaigrid import ScaiGridClient
-from scaiflow.admin import TenantScopedAdmin
+from scaiflow.admin import ObjectActionsAdmin, TenantScopedAdmin
 from scaiflow.errors import ApiError
 from tenants.credentials import scaigrid_credential_resolve
 from tenants.models import AuditEntry, Tenant, TenantCredential, TenantMembership
@@ -70,7 +70,7 @@ class TenantAdminForm(forms.ModelForm):
 
 
 @admin.register(Tenant)
-class TenantAdmin(TenantScopedAdmin, admin.ModelAdmin):
+class TenantAdmin(ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
     # Its actions also appear as buttons on the change page.
     change_form_template = "admin/change_form_with_actions.html"
     tenant_lookup = "pk"
@@ -97,10 +97,6 @@ class TenantAdmin(TenantScopedAdmin, admin.ModelAdmin):
 
     object_actions = [("test_scaigrid_credentials", "Test ScaiGrid credentials")]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "object_actions": self.object_actions}
-        return super().change_view(request, object_id, form_url, extra_context)
-
     @admin.display(description="ScaiGrid key")
     def scaigrid_key(self, tenant: Tenant) -> str:
         record = _credential(tenant)
@@ -120,7 +116,8 @@ class TenantAdmin(TenantScopedAdmin, admin.ModelAdmin):
             record.updated_by,
         )
 
-    @admin.action(description="Test ScaiGrid credentials")
+    # It uses the tenant's key: for those who may change the tenant, not those who only view it.
+    @admin.action(description="Test ScaiGrid credentials", permissions=["change"])
     def test_scaigrid_credentials(self, request, queryset) -> None:
         """One harmless authenticated call per tenant; the result, never the key, as a message."""
         for tenant in queryset:

@@ -1,5 +1,5 @@
-"""Admin fixtures: two tenants with a flow and deploy records each, a superuser, and a staff
-tenant admin of acme only."""
+"""Admin fixtures: two tenants with a flow and deploy records each, a superuser, a staff
+tenant admin of acme only, and one who may only view."""
 
 from __future__ import annotations
 
@@ -139,6 +139,22 @@ def ada(acme):
 def ada_client(ada) -> Client:
     client = Client()
     client.force_login(ada)
+    return client
+
+
+@pytest.fixture
+def viewer_client(acme) -> Client:
+    """Staff, tenant admin of acme, with only the view permissions."""
+    user = get_user_model().objects.create_user("vera", password="pw-vera-123", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label__in=["tenants", "flows", "deployments"],
+            codename__startswith="view_",
+        )
+    )
+    TenantMembership.objects.create(user=user, tenant=acme, role=Role.TENANT_ADMIN)
+    client = Client()
+    client.force_login(user)
     return client
 
 

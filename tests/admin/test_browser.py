@@ -6,6 +6,7 @@ so (CI installs them); they do not skip. Screenshots go to tests/screenshots/ (n
 
 from __future__ import annotations
 
+import copy
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,8 +19,9 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from deployments.models import Deployment, Status
+from flows.services import flow_update
 from tenants.models import TenantCredential
-from tests.admin.conftest import KEY, grid_accepts, make_deployment
+from tests.admin.conftest import GRAPH, KEY, grid_accepts, make_deployment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -137,3 +139,28 @@ def test_compile_button_on_the_flow_page(browser, live_server, superuser, acme_f
     browser.find_element(By.XPATH, "//button[normalize-space()='Compile']").click()
     assert "compiles cleanly" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
     shot(browser, "flow-compiled")
+
+
+def test_diff_two_versions_on_the_flow_page(browser, live_server, superuser, acme_flow):
+    changed = copy.deepcopy(GRAPH)
+    changed["nodes"].append({"id": "audit", "kind": "output", "data": {"value": "logged"}})
+    changed["edges"].append({"source": "answer", "target": "audit"})
+    flow = flow_update(flow=acme_flow, actor="test", content=changed)
+    flow = flow_update(flow=flow, actor="test", content=copy.deepcopy(GRAPH))
+
+    log_in(browser, live_server, "root", "pw-root-123")
+    browser.get(f"{live_server.url}/admin/flows/flow/{flow.pk}/change/")
+    Select(browser.find_element(By.NAME, "diff_from")).select_by_value("1")
+    Select(browser.find_element(By.NAME, "diff_to")).select_by_value("2")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Show changes']").click()
+    WebDriverWait(browser, 30).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "pre.manifest-diff"))
+    )
+
+    assert "audit" in browser.find_element(By.CSS_SELECTOR, "tr.nodes-added").text
+    added = browser.find_elements(By.CSS_SELECTOR, "pre.manifest-diff .diff-added")
+    assert any("id: audit" in line.text for line in added)
+    assert Select(browser.find_element(By.NAME, "diff_from")).first_selected_option.text == "v1"
+    assert "diff_from=1&diff_to=2" in browser.current_url  # a link to this diff
+    browser.set_window_size(1400, 2600)  # the whole page, the diff at its end
+    shot(browser, "flow-version-diff")

@@ -1,0 +1,62 @@
+"""The docs' examples run against a live server and devstack, and answer what the docs say."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import pytest
+from django.core.management import get_commands, load_command_class
+from django.core.management.base import CommandError
+
+from tests.docs.conftest import DOC_PAGES, ROOT
+from tests.docs.runner import compare, examples, manage_py_calls, run
+from tests.docs.setups import SETUPS
+
+pytestmark = pytest.mark.e2e
+
+
+def _page_id(path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=_page_id)
+def test_the_pages_api_examples_answer_what_they_show(page, docs_stack):
+    env, context = docs_stack
+    failures = []
+    for example in examples(page, ROOT):
+        if not example.runs:
+            continue
+        unknown = set(example.setups) - set(SETUPS)
+        assert not unknown, f"{example.where}: unknown set-up {unknown}"
+        with ExitStack() as stack:
+            for name in example.setups:
+                stack.enter_context(SETUPS[name](context))
+            outcome = run(example, env, ROOT)
+        env = {**outcome.env}
+        if example.expected is None:
+            if outcome.returncode != 0:
+                failures.append(f"{example.where}: exit {outcome.returncode}: {outcome.stderr}")
+            continue
+        problems = compare(example.expected, outcome)
+        failures += [f"{example.where}: {problem}" for problem in problems]
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=_page_id)
+def test_the_pages_manage_py_commands_exist_and_their_arguments_parse(page):
+    commands = get_commands()
+    failures = []
+    for example in examples(page, ROOT):
+        for words in manage_py_calls(example.block.text):
+            name, args = words[0], words[1:]
+            if name not in commands:
+                failures.append(f"{example.where}: no command {name!r}")
+                continue
+            if "--help" in args or "-h" in args:
+                continue
+            parser = load_command_class(commands[name], name).create_parser("manage.py", name)
+            try:
+                parser.parse_args(args)
+            except CommandError as error:
+                failures.append(f"{example.where}: manage.py {' '.join(words)}: {error}")
+    assert not failures, "\n".join(failures)

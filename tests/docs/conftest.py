@@ -19,7 +19,7 @@ DOC_PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 
 @pytest.fixture
 def docs_stack(devstack_settings, live_server, settings, tmp_path):
-    """The placeholders the pages declare, as the environment their examples run in."""
+    """The placeholders the pages declare as environment, a set-up context, a working dir."""
     settings.SCAIFLOW_DEPLOY_RATE = "1000/min"
     settings.SCAIFLOW_EVENTS_CACHE_SECONDS = 0
     acme = Tenant.objects.get_or_create(slug="acme", defaults={"name": "Acme"})[0]
@@ -35,5 +35,9 @@ def docs_stack(devstack_settings, live_server, settings, tmp_path):
         },
         Path(sys.executable).parent,
     )
+    # Examples run in a scratch directory (they may write files) that sees the examples/.
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "examples").symlink_to(ROOT / "examples")
     context = Context(devstack=devstack_settings, settings=settings, flow=flow, tmp_path=tmp_path)
-    return env, context
+    return env, context, workdir

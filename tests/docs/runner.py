@@ -7,7 +7,8 @@ declares at its top (`$SCAIFLOW`, `$TOKEN`, …) come in as environment variable
 
 The documented answer is the fenced block right after (only blank lines between):
 - ```json: the body; every field shown must be in the answer with that value;
-- ```http: `HTTP/1.1 <status> …`, then header lines, then a blank line and the body, as above.
+- ```http: `HTTP/1.1 <status> …`, then header lines, then a blank line and the body, as above;
+- ```text: the output's lines (a block shows stderr with `2>&1`), line for line.
 In both, a string holding `…` matches any text in its place (`"flw_…"`), a string that is
 just `…` matches any value, and a list ending with `"…"` matches a list starting with the
 items shown (else the lengths must be equal).
@@ -116,7 +117,7 @@ def examples(path: Path, root: Path) -> list[Example]:
         if position + 1 < len(blocks):
             following = blocks[position + 1][0]
             between = lines[after : following.line - 1]
-            if following.lang in ("json", "http") and not any(s.strip() for s in between):
+            if following.lang in ("json", "http", "text") and not any(s.strip() for s in between):
                 expected = following
         found.append(Example(str(path.relative_to(root)), block, expected, setups))
     return found
@@ -237,6 +238,14 @@ def compare(expected: Block, outcome: Outcome) -> list[str]:
     if expected.lang == "json":
         _, _, body = split_http(outcome.stdout)
         return _body_problems(expected.text, body)
+    if expected.lang == "text":
+        wanted, got = expected.text.strip().splitlines(), outcome.stdout.strip().splitlines()
+        if len(wanted) != len(got):
+            return [f"expected {len(wanted)} lines, got {len(got)}: {outcome.stdout[:500]!r}"]
+        problems = []
+        for number, (line, actual) in enumerate(zip(wanted, got, strict=True), start=1):
+            problems += match(line, actual, f"line {number}")
+        return problems
     status, headers, body = split_http(outcome.stdout)
     head, _, expected_body = expected.text.partition("\n\n")
     status_line, *header_lines = head.strip().split("\n")

@@ -9,11 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from django.utils import timezone
+
 from deployments.models import Deployment, Status
 from flows.models import Flow
+from tenants.models import TenantCredential
 
 CORES = "/v1/modules/scaicore/cores"
 
@@ -47,14 +51,13 @@ def _override(ctx: Context, **values: Any) -> Iterator[None]:
             setattr(ctx.settings, name, value)
 
 
-def scaicore_create_fails(ctx: Context):
+@contextmanager
+def scaicore_create_fails(ctx: Context) -> Iterator[None]:
+    """ScaiGrid refuses new Cores and updates alike (a first deploy creates, a redeploy updates)."""
     body = {"error": "unavailable", "message": "scaicore is restarting"}
-    return _fault(ctx, "POST", CORES, 503, body)
-
-
-def scaicore_update_fails(ctx: Context):
-    body = {"error": "unavailable", "message": "scaicore is restarting"}
-    return _fault(ctx, "PUT", f"{CORES}/*", 503, body)
+    with _fault(ctx, "POST", CORES, 503, body):
+        ctx.devstack.fault("PUT", f"{CORES}/*", status=503, body=body)
+        yield
 
 
 def scaicore_publish_fails(ctx: Context):
@@ -72,9 +75,10 @@ def scaiqueue_forbidden(ctx: Context):
     return _fault(ctx, "GET", "/v1/scopes", 403, body)
 
 
-def scaiqueue_queue_create_fails(ctx: Context):
-    body = {"error": "invalid", "message": "config.sla_minutes must be at most 30"}
-    return _fault(ctx, "POST", "/v1/scopes/*/queues", 400, body)
+def scaiqueue_queue_differs(ctx: Context):
+    """Someone changed the review queue's SLA in ScaiQueue; the flow still declares 60."""
+    queue = {"slug": "review", "name": "Human review", "config": {"sla_minutes": 30}}
+    return _fault(ctx, "GET", "/v1/scopes/*/queues", 200, {"items": [queue]})
 
 
 def scaicore_events_forbidden(ctx: Context):
@@ -89,7 +93,8 @@ def deploy_auth_api_key(ctx: Context):
 
 @contextmanager
 def scaivault_down(ctx: Context) -> Iterator[None]:
-    """ScaiVault configured (and the deploy not forwarding JWTs), but answering 503."""
+    """The tenant's key is kept in ScaiVault (the deploy not forwarding JWTs), which answers 503."""
+    TenantCredential.objects.filter(tenant=ctx.flow.tenant).delete()
     env = ctx.devstack.env(vault=True)
     values = {
         "SCAIFLOW_DEPLOY_AUTH": "api_key",
@@ -135,6 +140,21 @@ def deploy_running(ctx: Context) -> Iterator[None]:
 
 
 @contextmanager
+def deploy_abandoned_earlier(ctx: Context) -> Iterator[None]:
+    """A deploy of $FLOW started an hour ago and its worker died: the record is still pending."""
+    stale = Deployment.objects.create(
+        tenant=ctx.flow.tenant,
+        flow=ctx.flow,
+        flow_name=ctx.flow.name,
+        flow_version=ctx.flow.version,
+        status=Status.PENDING,
+        actor="scaikey:bob",
+    )
+    Deployment.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    yield
+
+
+@contextmanager
 def deploy_rate_one_per_minute(ctx: Context) -> Iterator[None]:
     with _override(ctx, SCAIFLOW_DEPLOY_RATE="1/min"):
         yield
@@ -144,16 +164,16 @@ SETUPS: dict[str, Callable[[Context], Any]] = {
     function.__name__: function
     for function in (
         scaicore_create_fails,
-        scaicore_update_fails,
         scaicore_publish_fails,
         scaicore_unpublish_fails,
         scaiqueue_forbidden,
-        scaiqueue_queue_create_fails,
+        scaiqueue_queue_differs,
         scaicore_events_forbidden,
         deploy_auth_api_key,
         scaivault_down,
         flow_storage_down,
         deploy_running,
+        deploy_abandoned_earlier,
         deploy_rate_one_per_minute,
     )
 }

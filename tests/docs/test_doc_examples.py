@@ -21,7 +21,7 @@ def _page_id(path) -> str:
 
 @pytest.mark.parametrize("page", DOC_PAGES, ids=_page_id)
 def test_the_pages_api_examples_answer_what_they_show(page, docs_stack):
-    env, context = docs_stack
+    env, context, workdir = docs_stack
     failures = []
     for example in examples(page, ROOT):
         if not example.runs:
@@ -31,14 +31,17 @@ def test_the_pages_api_examples_answer_what_they_show(page, docs_stack):
         with ExitStack() as stack:
             for name in example.setups:
                 stack.enter_context(SETUPS[name](context))
-            outcome = run(example, env, ROOT)
+            outcome = run(example, env, workdir)
         env = {**outcome.env}
         if example.expected is None:
             if outcome.returncode != 0:
                 failures.append(f"{example.where}: exit {outcome.returncode}: {outcome.stderr}")
             continue
         problems = compare(example.expected, outcome)
-        failures += [f"{example.where}: {problem}" for problem in problems]
+        if problems:
+            answered = (outcome.stdout or outcome.stderr)[:3000]
+            failures += [f"{example.where}: {problem}" for problem in problems]
+            failures.append(f"{example.where}: the block printed {answered!r}")
     assert not failures, "\n".join(failures)
 
 

@@ -154,6 +154,11 @@ def deploy_abandoned_earlier(ctx: Context) -> Iterator[None]:
     yield
 
 
+def dev_scaigrid_api_key(ctx: Context):
+    """`make run`'s development fallback: SCAIGRID_API_KEY holds devstack's key."""
+    return _override(ctx, SCAIGRID_API_KEY=ctx.devstack.api_key)
+
+
 @contextmanager
 def deploy_rate_one_per_minute(ctx: Context) -> Iterator[None]:
     with _override(ctx, SCAIFLOW_DEPLOY_RATE="1/min"):
@@ -175,5 +180,6 @@ SETUPS: dict[str, Callable[[Context], Any]] = {
         deploy_running,
         deploy_abandoned_earlier,
         deploy_rate_one_per_minute,
+        dev_scaigrid_api_key,
     )
 }

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FENCE = re.compile(r"^```(\S*)\s*$")
+FENCE = re.compile(r"^\s*```(\S*)\s*$")
 ANNOTATION = re.compile(r"^<!--\s*docs-test:\s*(.*?)\s*-->\s*$")
 ANY = "…"
 TIMEOUT_SECONDS = 30
@@ -284,6 +284,25 @@ def manage_py_calls(text: str) -> list[list[str]]:
                     calls.append(words[index + 1 :])
                     break
     return calls
+
+
+def manage_py_problem(words: list[str]) -> str | None:
+    """Why `manage.py <words>` would not start (no such command, bad arguments), or None."""
+    from django.core.management import get_commands, load_command_class
+    from django.core.management.base import CommandError
+
+    name, args = words[0], words[1:]
+    commands = get_commands()
+    if name not in commands:
+        return f"no command {name!r}"
+    if "--help" in args or "-h" in args:
+        return None
+    parser = load_command_class(commands[name], name).create_parser("manage.py", name)
+    try:
+        parser.parse_args(args)
+    except CommandError as error:
+        return f"manage.py {' '.join(words)}: {error}"
+    return None
 
 
 def shell_env(base: dict[str, str], python_bin: Path) -> dict[str, str]:

@@ -5,11 +5,9 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 import pytest
-from django.core.management import get_commands, load_command_class
-from django.core.management.base import CommandError
 
 from tests.docs.conftest import DOC_PAGES, ROOT
-from tests.docs.runner import compare, examples, manage_py_calls, run
+from tests.docs.runner import compare, examples, manage_py_calls, manage_py_problem, run
 from tests.docs.setups import SETUPS
 
 pytestmark = pytest.mark.e2e
@@ -47,19 +45,10 @@ def test_the_pages_api_examples_answer_what_they_show(page, docs_stack):
 
 @pytest.mark.parametrize("page", DOC_PAGES, ids=_page_id)
 def test_the_pages_manage_py_commands_exist_and_their_arguments_parse(page):
-    commands = get_commands()
-    failures = []
-    for example in examples(page, ROOT):
-        for words in manage_py_calls(example.block.text):
-            name, args = words[0], words[1:]
-            if name not in commands:
-                failures.append(f"{example.where}: no command {name!r}")
-                continue
-            if "--help" in args or "-h" in args:
-                continue
-            parser = load_command_class(commands[name], name).create_parser("manage.py", name)
-            try:
-                parser.parse_args(args)
-            except CommandError as error:
-                failures.append(f"{example.where}: manage.py {' '.join(words)}: {error}")
+    failures = [
+        f"{example.where}: {problem}"
+        for example in examples(page, ROOT)
+        for words in manage_py_calls(example.block.text)
+        if (problem := manage_py_problem(words))
+    ]
     assert not failures, "\n".join(failures)

@@ -10,6 +10,7 @@ from tests.docs.runner import (
     compare,
     examples,
     manage_py_calls,
+    manage_py_problem,
     match,
     run,
     shell_env,
@@ -136,3 +137,17 @@ def test_manage_py_calls_are_found_across_continuations_and_pipes():
         ["list_deployments", "--failed", "--since", "24h"],
         ["set_scaigrid_credentials", "acme"],
     ]
+
+
+@pytest.mark.parametrize(
+    ("words", "ok"),
+    [
+        (["list_deployments", "--failed", "--since", "24h"], True),
+        (["list_deployments", "--failures"], False),
+        (["retry_publish"], False),
+        (["deploy_everything"], False),
+        (["redeploy_flows", "--help"], True),
+    ],
+)
+def test_a_manage_py_line_that_would_not_start_is_a_problem(words, ok):
+    assert (manage_py_problem(words) is None) is ok

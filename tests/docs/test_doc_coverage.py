@@ -115,3 +115,34 @@ def test_every_error_a_deploy_answers_has_an_example_the_suite_runs():
             if isinstance(body, dict):
                 tested.add((body.get("detail") or body).get("error"))
     assert SPEC_DEPLOY_MATRIX - tested == set()
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lowercase, punctuation dropped, spaces as hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(page) -> set[str]:
+    text = re.sub(r"^\s*```.*?^\s*```", "", page.read_text(), flags=re.M | re.S)
+    return {_anchor(title) for title in re.findall(r"^#+ (.+)$", text, re.M)}
+
+
+def test_the_docs_links_lead_somewhere():
+    broken = []
+    for page in DOC_PAGES:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such file)")
+            elif anchor and anchor not in _anchors(linked):
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
+    assert broken == []
+
+
+def test_anchors_are_github_s():
+    assert _anchor("`deploy_abandoned` (on a record)") == "deploy_abandoned-on-a-record"
+    assert _anchor("Tenant keys: encryption and rotation") == "tenant-keys-encryption-and-rotation"

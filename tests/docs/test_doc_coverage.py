@@ -8,6 +8,7 @@ import json
 import re
 
 from deployments import errors as deploy_errors
+from flows.compiler import diagnostics
 from scaiflow.errors import ApiError
 from tests.docs.conftest import DOC_PAGES, ROOT
 from tests.docs.runner import examples
@@ -146,3 +147,16 @@ def test_the_docs_links_lead_somewhere():
 def test_anchors_are_github_s():
     assert _anchor("`deploy_abandoned` (on a record)") == "deploy_abandoned-on-a-record"
     assert _anchor("Tenant keys: encryption and rotation") == "tenant-keys-encryption-and-rotation"
+
+
+def test_every_compiler_diagnostic_code_is_documented():
+    codes = {
+        value
+        for name, value in vars(diagnostics).items()
+        if name.isupper() and isinstance(value, str) and name not in ("ERROR", "WARNING")
+    }
+    documented = set(
+        re.findall(r"`([a-z_]+)`", (ROOT / "docs/reference/rest-api/flows.md").read_text())
+    )
+    assert "unreachable_node" in codes
+    assert codes - documented == set()

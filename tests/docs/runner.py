@@ -17,8 +17,8 @@ An HTML comment right before a block, `<!-- docs-test: setup=NAME[,NAME] -->`, n
 the test applies while that block runs (an upstream fault, a running deploy, …): the state a
 troubleshooting section needs to produce its error, kept out of the reader's way.
 
-Blocks that run `manage.py` are checked without running them: the command exists and its
-arguments parse (they would touch the operator's database, not the test's).
+`manage.py` lines are checked: the command exists and its arguments parse. The page test
+also runs those that change nothing (see test_doc_examples.py) on the test's database.
 """
 
 from __future__ import annotations

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from contextlib import ExitStack
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from tests.docs.conftest import DOC_PAGES, ROOT
 from tests.docs.runner import compare, examples, manage_py_calls, manage_py_problem, run
@@ -17,11 +20,31 @@ def _page_id(path) -> str:
     return str(path.relative_to(ROOT))
 
 
+# manage.py commands the page test also runs (in-process, on the test's database, in page
+# order): those that change nothing. The others are checked to parse only.
+READ_ONLY_COMMANDS = {"list_deployments", "compile_flow"}
+DRY_RUN_COMMANDS = {"redeploy_flows", "prune_deployments"}
+
+
+def _run_read_only_commands(example) -> list[str]:
+    failures = []
+    for words in manage_py_calls(example.block.text):
+        name, args = words[0], words[1:]
+        if name in READ_ONLY_COMMANDS or (name in DRY_RUN_COMMANDS and "--dry-run" in args):
+            try:
+                call_command(name, *args, stdout=io.StringIO(), stderr=io.StringIO())
+            except (CommandError, SystemExit) as error:
+                failures.append(f"{example.where}: manage.py {' '.join(words)}: {error!r}")
+    return failures
+
+
 @pytest.mark.parametrize("page", DOC_PAGES, ids=_page_id)
-def test_the_pages_api_examples_answer_what_they_show(page, docs_stack):
+def test_the_pages_api_examples_answer_what_they_show(page, docs_stack, monkeypatch):
     env, context, workdir = docs_stack
+    monkeypatch.chdir(workdir)
     failures = []
     for example in examples(page, ROOT):
+        failures += _run_read_only_commands(example)
         if not example.runs:
             continue
         unknown = set(example.setups) - set(SETUPS)

@@ -307,7 +307,12 @@ def manage_py_problem(words: list[str]) -> str | None:
 
 def shell_env(base: dict[str, str], python_bin: Path) -> dict[str, str]:
     """The environment blocks start from: the venv's `python` and `scaiflow` first in PATH."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO")}
+    # No proxy between the examples and the local server; no settings module for the CLI.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("DJANGO") and not key.lower().endswith("_proxy")
+    }
     env["PATH"] = f"{python_bin}{os.pathsep}{env.get('PATH', '')}"
     env.update(base)
     return env

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from contextlib import ExitStack
 
 import pytest
@@ -40,6 +41,7 @@ def _run_read_only_commands(example) -> list[str]:
 
 @pytest.mark.parametrize("page", DOC_PAGES, ids=_page_id)
 def test_the_pages_api_examples_answer_what_they_show(page, docs_stack, monkeypatch):
+    assert shutil.which("curl") and shutil.which("jq"), "the docs' examples need curl and jq"
     env, context, workdir = docs_stack
     monkeypatch.chdir(workdir)
     failures = []

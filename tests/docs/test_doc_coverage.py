@@ -160,3 +160,14 @@ def test_every_compiler_diagnostic_code_is_documented():
     )
     assert "unreachable_node" in codes
     assert codes - documented == set()
+
+
+def test_every_curl_example_calls_the_api_through_the_placeholder():
+    """A `curl` with a hard-coded host would escape the runner (it runs `$SCAIFLOW` blocks)."""
+    escaping = [
+        example.where
+        for page in DOC_PAGES
+        for example in examples(page, ROOT)
+        if "curl " in example.block.text and not example.runs
+    ]
+    assert escaping == []

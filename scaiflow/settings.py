@@ -22,7 +22,9 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 def _require(name: str, value: object) -> None:
     if not value:
-        raise ImproperlyConfigured(f"{name} must be set when DEBUG is off (see README, Production)")
+        raise ImproperlyConfigured(
+            f"{name} must be set when DEBUG is off (see docs/operators.md, Configuration)"
+        )
 
 
 # --- Core Django -----------------------------------------------------------------------------
@@ -122,7 +124,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "static")
 
-# --- Security (production defaults when DEBUG is off; README "Production") --------------------
+# --- Security (production defaults when DEBUG is off; docs/operators.md) ---------------------
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Load balancers probe health over plain HTTP.

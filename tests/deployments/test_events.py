@@ -271,6 +271,33 @@ class TestCache:
         assert len(upstream_calls(upstream)) == 3
 
 
+class TestCacheHit:
+    def test_a_cache_hit_makes_no_query(
+        self, acme_user, two_cores, upstream, django_capture_on_commit_callbacks,
+        django_assert_num_queries,
+    ):  # fmt: skip
+        with django_capture_on_commit_callbacks(execute=True):
+            first = poll(acme_user, two_cores)  # the token verified, the tenant kept
+        with django_assert_num_queries(0):
+            second = poll(acme_user, two_cores)
+        assert second.status_code == 200
+        assert second.json() == first.json()
+
+    def test_warm_caches_never_cross_tenants(
+        self, acme_user, make_token, two_cores, upstream, django_capture_on_commit_callbacks
+    ):
+        from tests.conftest import _client
+
+        # The same subject in another tenant, polling acme's flow id.
+        other_alice = _client(make_token(tenant="globex", sub="alice"))
+        with django_capture_on_commit_callbacks(execute=True):
+            assert poll(acme_user, two_cores).status_code == 200
+            assert poll(other_alice, two_cores).status_code == 404
+        assert poll(other_alice, two_cores).status_code == 404
+        assert poll(acme_user, two_cores).status_code == 200
+        assert len(upstream_calls(upstream)) == 2  # acme's one round
+
+
 class TestStampede:
     def test_concurrent_identical_polls_cause_one_upstream_round(self, transactional_db, flow):
         """20 threads miss the cache together; one asks upstream, the others wait for it."""

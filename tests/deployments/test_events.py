@@ -298,6 +298,38 @@ class TestCacheHit:
         assert len(upstream_calls(upstream)) == 2  # acme's one round
 
 
+class TestRecentCopies:
+    """Each process answers a repeat from its copy of the shared entry while it is fresh."""
+
+    def key(self, flow):
+        alice = Principal(tenant=flow.tenant, subject="alice", auth_mode=AUTH_MODE_SCAIKEY)
+        return events._cache_key(principal=alice, flow_id=flow.public_id, since="")
+
+    def test_a_repeat_skips_the_shared_cache(self, acme_user, two_cores, upstream):
+        from django.core.cache import cache
+
+        first = poll(acme_user, two_cores)
+        with mock.patch.object(events.cache, "get", side_effect=AssertionError("read")):
+            second = poll(acme_user, two_cores)
+        assert second.json() == first.json()
+        assert len(upstream_calls(upstream)) == 2
+        assert cache.get(self.key(two_cores))["body"]["cursor"] == first.json()["cursor"]
+
+    def test_a_stale_copy_defers_to_the_shared_cache(self, acme_user, two_cores, upstream):
+        from django.core.cache import cache
+
+        clock = [1_000_000.0]
+        with mock.patch.object(events.time, "time", lambda: clock[0]):
+            poll(acme_user, two_cores)
+            # Another process asked upstream after our copy's window and shared its answer.
+            clock[0] += 2.5
+            body = {"events": [], "cursor": cursor_encode({"core_a": "x"}), "errors": []}
+            cache.set(self.key(two_cores), {"at": clock[0] - 0.1, "body": body})
+            response = poll(acme_user, two_cores)
+        assert response.json() == body
+        assert len(upstream_calls(upstream)) == 2  # only our first round
+
+
 class TestStampede:
     def test_concurrent_identical_polls_cause_one_upstream_round(self, transactional_db, flow):
         """20 threads miss the cache together; one asks upstream, the others wait for it."""

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from responses import matchers
 
-from deployments import events
+from deployments import events, events_api
 from deployments.events import cursor_decode, cursor_encode, scaicore_events_poll
 from deployments.models import Deployment, Status
 from scaiflow.auth import AUTH_MODE_SCAIKEY, Principal
@@ -96,6 +96,43 @@ class TestGate:
         assert response.status_code == 404
         assert response.json()["detail"]["error"] == "not_found"
         assert upstream_calls(upstream) == []
+
+
+class TestQuery:
+    def test_a_plain_query_skips_the_serializer(self, acme_user, two_cores, upstream):
+        with mock.patch.object(events_api, "EventsQuery", side_effect=AssertionError("built")):
+            first = poll(acme_user, two_cores)
+            assert first.status_code == 200
+            answer(upstream, "core_a", [], "ca2", since="ca1")
+            answer(upstream, "core_b", [], "cb2", since="cb1")
+            assert poll(acme_user, two_cores, since=first.json()["cursor"]).status_code == 200
+
+    @pytest.mark.parametrize(
+        ("params", "expected"),
+        [
+            ({"flow_id": "flw_1"}, ("flw_1", None)),
+            ({"flow_id": "flw_1", "since": ""}, ("flw_1", None)),
+            ({"flow_id": "flw_1", "since": "e30"}, ("flw_1", "e30")),
+            ({"flow_id": " flw_1 ", "since": "e30="}, ("flw_1", "e30=")),  # the serializer's
+        ],
+    )
+    def test_queries_read_the_same_either_way(self, params, expected):
+        from django.http import QueryDict
+
+        query = QueryDict(mutable=True)
+        query.update(params)
+        assert events_api.events_query(query) == expected
+        serializer = events_api.EventsQuery(data=query)
+        assert serializer.is_valid()
+        data = serializer.validated_data
+        assert (data["flow_id"], data.get("since") or None) == expected
+
+    @pytest.mark.parametrize("flow_id", ["", "x" * 65, "flw\x00", "   "])
+    def test_a_bad_flow_id_is_400(self, acme_user, upstream, flow_id):
+        response = acme_user.get(PATH, {"flow_id": flow_id})
+
+        assert response.status_code == 400
+        assert "flow_id" in response.json()["detail"]["fields"]
 
 
 class TestMerge:

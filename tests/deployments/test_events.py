@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from unittest import mock
 from urllib.parse import parse_qs, urlparse
 
@@ -15,6 +16,7 @@ from responses import matchers
 from deployments import events, events_api
 from deployments.events import cursor_decode, cursor_encode, scaicore_events_poll
 from deployments.models import Deployment, Status
+from scaiflow import auth
 from scaiflow.auth import AUTH_MODE_SCAIKEY, Principal
 from tests.deployments.conftest import GRID
 
@@ -309,6 +311,13 @@ class TestCache:
 
 
 class TestCacheHit:
+    @pytest.fixture(autouse=True)
+    def _caches_that_do_not_age(self, settings, monkeypatch):
+        # A slow machine must not end a window (events 2 s, tenants 10 s) between two polls.
+        settings.SCAIFLOW_EVENTS_CACHE_SECONDS = 3600
+        now = time.time()
+        monkeypatch.setattr(auth._tenants, "clock", lambda: now)
+
     def test_a_cache_hit_makes_no_query(
         self, acme_user, two_cores, upstream, django_capture_on_commit_callbacks,
         django_assert_num_queries,
@@ -342,9 +351,10 @@ class TestRecentCopies:
         alice = Principal(tenant=flow.tenant, subject="alice", auth_mode=AUTH_MODE_SCAIKEY)
         return events._cache_key(principal=alice, flow_id=flow.public_id, since="")
 
-    def test_a_repeat_skips_the_shared_cache(self, acme_user, two_cores, upstream):
+    def test_a_repeat_skips_the_shared_cache(self, settings, acme_user, two_cores, upstream):
         from django.core.cache import cache
 
+        settings.SCAIFLOW_EVENTS_CACHE_SECONDS = 3600  # no slow machine ends it between polls
         first = poll(acme_user, two_cores)
         with mock.patch.object(events.cache, "get", side_effect=AssertionError("read")):
             second = poll(acme_user, two_cores)

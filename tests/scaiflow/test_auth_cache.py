@@ -144,9 +144,20 @@ class TestVerifiedTokensAndKeyRotation:
         assert fetches(mock) == 2
 
 
+@pytest.fixture
+def frozen_tenant_clock(monkeypatch):
+    """The tenant cache's clock stands still: a slow machine cannot age an entry mid-test."""
+    now = time.time()
+    monkeypatch.setattr(auth._tenants, "clock", lambda: now)
+
+
 class TestTenantsBySlug:
     def test_a_known_tenant_costs_no_query_once_kept(
-        self, db, django_capture_on_commit_callbacks, django_assert_num_queries
+        self,
+        db,
+        frozen_tenant_clock,
+        django_capture_on_commit_callbacks,
+        django_assert_num_queries,
     ):
         with django_capture_on_commit_callbacks(execute=True):
             first = auth.tenant_by_slug("acme")
@@ -203,7 +214,9 @@ class TestTenantsBySlug:
         now[0] += 0.001
         assert auth.tenant_by_slug("acme").name == "Acme Inc"
 
-    def test_the_shared_token_uses_it_too(self, client, django_capture_on_commit_callbacks):
+    def test_the_shared_token_uses_it_too(
+        self, client, frozen_tenant_clock, django_capture_on_commit_callbacks
+    ):
         from tests.conftest import API_TOKEN
 
         with django_capture_on_commit_callbacks(execute=True):

@@ -14,10 +14,17 @@ for the holder's answer by polling the cache, so they cost one upstream round, n
 A waiter that sees no answer within `LOCK_WAIT_SECONDS` (the holder died or is stuck) asks
 upstream itself; the lock expires on its own so a dead holder never blocks polls for long.
 
+Each process also keeps the entries it read from or wrote to the shared cache (`_recent`,
+bounded), and answers from that copy while it is fresh: under load the Redis round trip is
+most of a hit's time. A copy carries the shared entry's own time, so it answers exactly what
+the shared cache would until the window ends, and a stale copy falls through to the shared
+cache (which another process may have refreshed).
+
 The cache key holds the principal (tenant and subject): one user's answer never serves another,
 whose permissions upstream may differ. A hit is answered before the flow is looked up, so a
 just-deleted flow may still answer for one window; the hit was stored after that tenant's
-lookup succeeded, so it never crosses tenants.
+lookup succeeded, so it never crosses tenants. A hit makes no database query (the token and the
+tenant come from scaiflow.auth's per-process caches).
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ from deployments.errors import ScaicoreEventsFailed, ScaikeyRequired
 from deployments.models import Deployment
 from flows.models import Flow
 from flows.selectors import flow_get
-from scaiflow.auth import AUTH_MODE_SCAIKEY, Principal
+from scaiflow.auth import AUTH_MODE_SCAIKEY, ExpiringLRU, Principal
 from scaiflow.errors import InvalidRequest
 from tenants.credentials import scaigrid_base_url
 
@@ -52,6 +59,7 @@ MAX_CURSOR_CHARS = 16_384
 LOCK_WAIT_SECONDS = 10.0
 LOCK_POLL_SECONDS = 0.02
 CACHE_PREFIX = "scaiflow:events"
+RECENT_MAX = 1024
 # Events without a readable timestamp sort after the others, in the order they came.
 _NO_TIME = datetime.max.replace(tzinfo=UTC)
 
@@ -206,11 +214,30 @@ def _answer(body: dict[str, Any]) -> EventsPoll:
     return EventsPoll(events=body["events"], cursor=body["cursor"], errors=body["errors"])
 
 
+_recent = ExpiringLRU(RECENT_MAX)  # key -> this process's copy of the shared entry
+
+
+def forget_recent_polls() -> None:
+    _recent.clear()
+
+
+def _fresh(entry: object, now: float, window: float) -> bool:
+    return isinstance(entry, dict) and now - entry.get("at", float("-inf")) < window
+
+
+def _keep(key: str, entry: dict[str, Any], window: float) -> None:
+    # The copy's own expiry only frees memory; `_fresh` decides whether it answers.
+    _recent.put(key, entry, until=_recent.clock() + window)
+
+
 def _cached(key: str, now: float, window: float) -> dict[str, Any] | None:
-    entry = cache.get(key)
-    if isinstance(entry, dict) and now - entry.get("at", float("-inf")) < window:
-        return entry["body"]
-    return None
+    entry = _recent.get(key)
+    if not _fresh(entry, now, window):
+        entry = cache.get(key)
+        if not _fresh(entry, now, window):
+            return None
+        _keep(key, entry, window)
+    return entry["body"]
 
 
 def scaicore_events_poll(*, principal: Principal, flow_id: str, since: str | None) -> EventsPoll:
@@ -253,7 +280,9 @@ def scaicore_events_poll(*, principal: Principal, flow_id: str, since: str | Non
             body = compute()
             # The entry carries its own time: the window may be a fraction of a second, which
             # the backend's whole-second expiry cannot express.
-            cache.set(key, {"at": time.time(), "body": body}, timeout=math.ceil(window) + 1)
+            entry = {"at": time.time(), "body": body}
+            cache.set(key, entry, timeout=math.ceil(window) + 1)
+            _keep(key, entry, window)
         finally:
             cache.delete(lock_key)
         return _answer(body)

@@ -2,14 +2,29 @@
 
 Both authentication classes put a `Principal` on `request.user`; views read the tenant, the
 roles and the auth mode from it, and the deploy forwards `principal.token` upstream.
+
+Two per-process caches keep a repeated request off the signature check and the database
+(docs/benchmarks.md "Events"):
+
+- Verified tokens: the claims of a token whose signature checked out, keyed by the token's
+  sha256, until the token's `exp` and never longer. An entry counts only while the key set it
+  was checked against is still the current one: after a JWKS refetch, or once the keys are
+  older than JWKS_MAX_AGE_SECONDS, the token is checked again, so a key ScaiKey withdrew
+  stops working exactly when it would without the cache. A token is never revoked by other
+  means (ScaiKey tokens are short-lived bearer tokens), so nothing else is lost.
+- Tenants by slug, for TENANT_CACHE_SECONDS. A save or delete of a tenant in this process
+  empties it at once; other processes see the change within TENANT_CACHE_SECONDS.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import jwt
@@ -18,6 +33,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.signals import setting_changed
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
@@ -39,6 +56,11 @@ CLOCK_SKEW_SECONDS = 10
 JWKS_RETRY_AFTER_FAILURE_SECONDS = 5
 # Keys are refreshed at least this often, so keys ScaiKey withdrew stop working.
 JWKS_MAX_AGE_SECONDS = 3600
+# Per-process caches (see the module's docstring): bounded, so a flood of tokens costs memory
+# for a few thousand entries at most.
+VERIFIED_TOKENS_MAX = 4096
+TENANTS_MAX = 1024
+TENANT_CACHE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,44 @@ class Principal:
         return self.actor
 
 
+class ExpiringLRU:
+    """A thread-safe, bounded map whose entries expire at a wall-clock time of their own.
+
+    When full, the least recently used entry goes. `clock` is `time.time` (tests move it).
+    """
+
+    def __init__(self, maxsize: int, clock: Callable[[], float] = time.time) -> None:
+        self.maxsize = maxsize
+        self.clock = clock
+        self._entries: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> object | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if self.clock() >= entry[0]:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: Hashable, value: object, *, until: float) -> None:
+        with self._lock:
+            self._entries[key] = (until, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class InvalidToken(Exception):
     """A token that must not authenticate; the message is safe to show the caller."""
 
@@ -86,7 +146,14 @@ class JWKSKeySet:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._next_attempt_at = float("-inf")
+        self._generation = 0
         self._lock = threading.Lock()
+
+    def generation(self) -> int | None:
+        """Which fetch the current keys came from; None once they are due for a refresh."""
+        if time.monotonic() - self._fetched_at > JWKS_MAX_AGE_SECONDS:
+            return None
+        return self._generation
 
     def key_for(self, kid: str | None) -> jwt.PyJWK:
         now = time.monotonic()
@@ -125,6 +192,7 @@ class JWKSKeySet:
             return
         self._keys = keys
         self._fetched_at = now
+        self._generation += 1
         self._next_attempt_at = now + self.refetch_seconds
 
 
@@ -156,8 +224,25 @@ class ScaiKeyVerifier:
         )
         pem = settings.SCAIKEY_PUBLIC_KEY
         self.public_key = load_pem_public_key(pem.encode()) if pem and not self.keyset else None
+        # sha256(token) -> (claims, key generation); lives as long as this verifier's keys.
+        self.verified = ExpiringLRU(VERIFIED_TOKENS_MAX)
 
     def claims(self, token: str) -> dict:
+        """The token's verified claims; a token verified before answers from `verified`."""
+        digest = hashlib.sha256(token.encode()).digest()
+        entry = self.verified.get(digest)
+        if entry is not None and entry[1] == self._key_generation():
+            return entry[0]
+        claims = self._verify(token)
+        generation = self._key_generation()
+        if generation is not None:
+            self.verified.put(digest, (claims, generation), until=float(claims["exp"]))
+        return claims
+
+    def _key_generation(self) -> int | None:
+        return self.keyset.generation() if self.keyset is not None else 0
+
+    def _verify(self, token: str) -> dict:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -236,7 +321,7 @@ class SharedTokenAuthentication(BaseAuthentication):
             return None
         if not hmac.compare_digest(token.encode(), expected.encode()):
             return None  # maybe a JWT: the next class decides
-        tenant = tenant_get_or_create(slug=settings.SCAIFLOW_DEFAULT_TENANT)
+        tenant = tenant_by_slug(settings.SCAIFLOW_DEFAULT_TENANT)
         return Principal(tenant=tenant, subject="api-token", auth_mode=AUTH_MODE_API_TOKEN), None
 
     def authenticate_header(self, request):
@@ -274,7 +359,7 @@ def _principal_from_claims(claims: dict, token: str) -> Principal:
     if not isinstance(roles, list):
         raise InvalidToken("token 'roles' claim must be a list")
     try:
-        tenant = tenant_get_or_create(slug=slug)
+        tenant = tenant_by_slug(slug)
     except ValidationError as exc:
         raise InvalidToken("token names an invalid tenant") from exc
     return Principal(
@@ -284,3 +369,33 @@ def _principal_from_claims(claims: dict, token: str) -> Principal:
         roles=frozenset(role for role in roles if isinstance(role, str)),
         token=token,
     )
+
+
+# --- Tenants by slug, cached per process -----------------------------------------------------
+
+_tenants = ExpiringLRU(TENANTS_MAX)
+
+
+def tenant_by_slug(slug: str) -> Tenant:
+    """The tenant a token names, created on first sight; a fresh instance on every call.
+
+    Only the row's values are kept, so no request sees another's related-object caches. A row
+    is kept once its transaction commits: a tenant created in a transaction that then rolls
+    back is never served from here.
+    """
+    row = _tenants.get(slug)
+    if row is not None:
+        return Tenant.from_db(*row)
+    tenant = tenant_get_or_create(slug=slug)
+    names = [field.attname for field in Tenant._meta.concrete_fields]
+    row = (tenant._state.db, names, [getattr(tenant, name) for name in names])
+    until = _tenants.clock() + TENANT_CACHE_SECONDS
+    transaction.on_commit(lambda: _tenants.put(slug, row, until=until), using=tenant._state.db)
+    return tenant
+
+
+@receiver(post_save, sender=Tenant)
+@receiver(post_delete, sender=Tenant)
+def forget_cached_tenants(**kwargs) -> None:
+    """A tenant renamed or deleted here is not served from the cache again (others: soon)."""
+    _tenants.clear()

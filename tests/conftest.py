@@ -39,10 +39,18 @@ def scaikey_public_pem(scaikey_private_key) -> str:
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    """Throttles and caches start empty in every test (the cache may be a shared Redis)."""
+    """Throttles and caches start empty in every test (the cache may be a shared Redis).
+
+    The per-process caches too: a test's rolled-back rows must not outlive it.
+    """
     from django.core.cache import cache
 
+    from deployments.events import forget_recent_polls
+    from scaiflow.auth import forget_cached_tenants
+
     cache.clear()
+    forget_cached_tenants()
+    forget_recent_polls()
 
 
 @pytest.fixture(autouse=True)

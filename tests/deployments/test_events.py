@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from unittest import mock
 from urllib.parse import parse_qs, urlparse
 
@@ -12,9 +13,10 @@ import pytest
 from django.db import connection
 from responses import matchers
 
-from deployments import events
+from deployments import events, events_api
 from deployments.events import cursor_decode, cursor_encode, scaicore_events_poll
 from deployments.models import Deployment, Status
+from scaiflow import auth
 from scaiflow.auth import AUTH_MODE_SCAIKEY, Principal
 from tests.deployments.conftest import GRID
 
@@ -96,6 +98,43 @@ class TestGate:
         assert response.status_code == 404
         assert response.json()["detail"]["error"] == "not_found"
         assert upstream_calls(upstream) == []
+
+
+class TestQuery:
+    def test_a_plain_query_skips_the_serializer(self, acme_user, two_cores, upstream):
+        with mock.patch.object(events_api, "EventsQuery", side_effect=AssertionError("built")):
+            first = poll(acme_user, two_cores)
+            assert first.status_code == 200
+            answer(upstream, "core_a", [], "ca2", since="ca1")
+            answer(upstream, "core_b", [], "cb2", since="cb1")
+            assert poll(acme_user, two_cores, since=first.json()["cursor"]).status_code == 200
+
+    @pytest.mark.parametrize(
+        ("params", "expected"),
+        [
+            ({"flow_id": "flw_1"}, ("flw_1", None)),
+            ({"flow_id": "flw_1", "since": ""}, ("flw_1", None)),
+            ({"flow_id": "flw_1", "since": "e30"}, ("flw_1", "e30")),
+            ({"flow_id": " flw_1 ", "since": "e30="}, ("flw_1", "e30=")),  # the serializer's
+        ],
+    )
+    def test_queries_read_the_same_either_way(self, params, expected):
+        from django.http import QueryDict
+
+        query = QueryDict(mutable=True)
+        query.update(params)
+        assert events_api.events_query(query) == expected
+        serializer = events_api.EventsQuery(data=query)
+        assert serializer.is_valid()
+        data = serializer.validated_data
+        assert (data["flow_id"], data.get("since") or None) == expected
+
+    @pytest.mark.parametrize("flow_id", ["", "x" * 65, "flw\x00", "   "])
+    def test_a_bad_flow_id_is_400(self, acme_user, upstream, flow_id):
+        response = acme_user.get(PATH, {"flow_id": flow_id})
+
+        assert response.status_code == 400
+        assert "flow_id" in response.json()["detail"]["fields"]
 
 
 class TestMerge:
@@ -269,6 +308,73 @@ class TestCache:
         assert poll(acme_user, flow).status_code == 502
         # 1 call + the seam's 2 retries on 503, once for both polls.
         assert len(upstream_calls(upstream)) == 3
+
+
+class TestCacheHit:
+    @pytest.fixture(autouse=True)
+    def _caches_that_do_not_age(self, settings, monkeypatch):
+        # A slow machine must not end a window (events 2 s, tenants 10 s) between two polls.
+        settings.SCAIFLOW_EVENTS_CACHE_SECONDS = 3600
+        now = time.time()
+        monkeypatch.setattr(auth._tenants, "clock", lambda: now)
+
+    def test_a_cache_hit_makes_no_query(
+        self, acme_user, two_cores, upstream, django_capture_on_commit_callbacks,
+        django_assert_num_queries,
+    ):  # fmt: skip
+        with django_capture_on_commit_callbacks(execute=True):
+            first = poll(acme_user, two_cores)  # the token verified, the tenant kept
+        with django_assert_num_queries(0):
+            second = poll(acme_user, two_cores)
+        assert second.status_code == 200
+        assert second.json() == first.json()
+
+    def test_warm_caches_never_cross_tenants(
+        self, acme_user, make_token, two_cores, upstream, django_capture_on_commit_callbacks
+    ):
+        from tests.conftest import _client
+
+        # The same subject in another tenant, polling acme's flow id.
+        other_alice = _client(make_token(tenant="globex", sub="alice"))
+        with django_capture_on_commit_callbacks(execute=True):
+            assert poll(acme_user, two_cores).status_code == 200
+            assert poll(other_alice, two_cores).status_code == 404
+        assert poll(other_alice, two_cores).status_code == 404
+        assert poll(acme_user, two_cores).status_code == 200
+        assert len(upstream_calls(upstream)) == 2  # acme's one round
+
+
+class TestRecentCopies:
+    """Each process answers a repeat from its copy of the shared entry while it is fresh."""
+
+    def key(self, flow):
+        alice = Principal(tenant=flow.tenant, subject="alice", auth_mode=AUTH_MODE_SCAIKEY)
+        return events._cache_key(principal=alice, flow_id=flow.public_id, since="")
+
+    def test_a_repeat_skips_the_shared_cache(self, settings, acme_user, two_cores, upstream):
+        from django.core.cache import cache
+
+        settings.SCAIFLOW_EVENTS_CACHE_SECONDS = 3600  # no slow machine ends it between polls
+        first = poll(acme_user, two_cores)
+        with mock.patch.object(events.cache, "get", side_effect=AssertionError("read")):
+            second = poll(acme_user, two_cores)
+        assert second.json() == first.json()
+        assert len(upstream_calls(upstream)) == 2
+        assert cache.get(self.key(two_cores))["body"]["cursor"] == first.json()["cursor"]
+
+    def test_a_stale_copy_defers_to_the_shared_cache(self, acme_user, two_cores, upstream):
+        from django.core.cache import cache
+
+        clock = [1_000_000.0]
+        with mock.patch.object(events.time, "time", lambda: clock[0]):
+            poll(acme_user, two_cores)
+            # Another process asked upstream after our copy's window and shared its answer.
+            clock[0] += 2.5
+            body = {"events": [], "cursor": cursor_encode({"core_a": "x"}), "errors": []}
+            cache.set(self.key(two_cores), {"at": clock[0] - 0.1, "body": body})
+            response = poll(acme_user, two_cores)
+        assert response.json() == body
+        assert len(upstream_calls(upstream)) == 2  # only our first round
 
 
 class TestStampede:

@@ -43,9 +43,14 @@ from tenants.models import AuditKind, Tenant
 
 logger = logging.getLogger("scaiflow.deploy")
 
-# A deploy makes a bounded number of upstream calls, each bounded by the timeouts and at most
-# two retries; past this age a pending record can only belong to a worker that died.
-ABANDONED_AFTER = timedelta(minutes=15)
+
+def abandoned_after() -> timedelta:
+    """Past this age a pending record can only belong to a worker that died.
+
+    A deploy makes a bounded number of upstream calls, each bounded by the timeouts and at most
+    two retries: SCAIFLOW_DEPLOY_ABANDONED_SECONDS (default 15 minutes) must exceed that.
+    """
+    return timedelta(seconds=settings.SCAIFLOW_DEPLOY_ABANDONED_SECONDS)
 
 
 def abandoned_deployments_close(*, flow: Flow | None = None) -> int:
@@ -54,7 +59,7 @@ def abandoned_deployments_close(*, flow: Flow | None = None) -> int:
     The Core id they hold is kept, so the next deploy updates that Core.
     """
     stale = Deployment.objects.filter(
-        status=Status.PENDING, created_at__lt=timezone.now() - ABANDONED_AFTER
+        status=Status.PENDING, created_at__lt=timezone.now() - abandoned_after()
     )
     if flow is not None:
         stale = stale.filter(flow=flow)

@@ -138,7 +138,7 @@ class AppServers:
     started: list[AppServer] = field(default_factory=list)
 
     def migrate(self) -> None:
-        subprocess.run(  # noqa: S603 - our own fixed argv
+        subprocess.run(
             [PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True
         )
 
@@ -146,7 +146,7 @@ class AppServers:
         port = port or free_port()
         log = self.tmp_path / f"gunicorn-{port}-{len(self.started)}.log"
         with log.open("ab") as out:
-            process = subprocess.Popen(  # noqa: S603 - our own fixed argv
+            process = subprocess.Popen(
                 [
                     GUNICORN, "scaiflow.wsgi", "--workers", str(workers),
                     "--worker-class", "gthread", "--threads", str(threads),

@@ -107,7 +107,8 @@ def database_url_for_servers(tmp_path: Path) -> str:
 
 
 def cache_url_for_servers() -> str:
-    return os.environ.get("CACHE_URL", "")
+    """The test run's cache (Redis when given), else each server's own local memory."""
+    return os.environ.get("CACHE_URL") or "locmemcache://scaiflow"
 
 
 @dataclass

@@ -50,11 +50,12 @@ FAULTS: dict[str, dict[str, Any] | None] = {
     },
     "missing_field": {"action": "status", "status": 200, "body": {"ok": True}},
     "race": {"action": "race", "status": 409},
+    "dropped": {"action": "drop"},  # closed without an answer, after the request was sent
 }
 # The upstream status a failure reports: none when no answer came.
 UPSTREAM_STATUS = {"refused": None, "slow": None, "hang": None, "500": 500, "502": 502,
                    "503": 503, "html": 200, "truncated": 200, "missing_field": 200,
-                   "race": 409}  # fmt: skip
+                   "race": 409, "dropped": None}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,8 @@ class AppServers:
     def stop_all(self) -> None:
         for server in self.started:
             if server.process.poll() is None:
-                os.killpg(server.process.pid, signal.SIGTERM)
+                # SIGQUIT: gunicorn's quick shutdown; nothing is left to finish gracefully.
+                os.killpg(server.process.pid, signal.SIGQUIT)
                 try:
                     server.process.wait(timeout=30)
                 except subprocess.TimeoutExpired:

@@ -201,3 +201,65 @@ def test_upstream_fault(step, fault, faulty, settings, refuse):
     else:
         assert again.json()["status"] == "succeeded"
     assert not Deployment.objects.filter(status="pending").exists()
+    if step == "create":
+        # A Core made upstream during the fault is adopted, not duplicated.
+        assert list(stack.state()["cores"]) == [again.json()["core_id"]]
+
+
+CREATE = "POST /v1/modules/scaicore/cores"
+
+
+def _create_keys(stack) -> list[str]:
+    return [call["idempotency_key"] for call in stack.calls(CREATE)]
+
+
+def test_a_core_made_without_a_usable_answer_is_adopted(faulty):
+    stack = faulty
+    client, flow = _client(stack), _flow(SIMPLE_FLOW)
+    stack.fault("POST", "/v1/modules/scaicore/cores", "race")
+    lost = _deploy(client, flow).json()["detail"]
+    (made,) = stack.state()["cores"]
+    stack.clear_faults()
+
+    again = _deploy(client, flow).json()
+
+    assert (again["status"], again["core_id"], again["core_action"]) == (
+        "succeeded", made, "created",
+    )  # fmt: skip
+    assert _create_keys(stack) == [lost["deployment_id"]] * 2
+    assert [s["idempotency_key"] for s in again["steps"] if s["name"] == "core"] == [
+        lost["deployment_id"]
+    ]
+
+
+def test_a_key_is_reused_once_in_a_row_only(faulty):
+    stack = faulty
+    client, flow = _client(stack), _flow(SIMPLE_FLOW)
+    stack.fault("POST", "/v1/modules/scaicore/cores", status=500, times=2)
+    first = _deploy(client, flow).json()["detail"]["deployment_id"]
+    assert _deploy(client, flow).status_code == 502
+
+    third = _deploy(client, flow).json()
+
+    assert third["status"] == "succeeded"
+    assert _create_keys(stack) == [first, first, third["id"]]
+
+
+def test_a_flow_changed_since_the_lost_create_gets_its_own_key(faulty):
+    stack = faulty
+    client, flow = _client(stack), _flow(SIMPLE_FLOW)
+    stack.fault("POST", "/v1/modules/scaicore/cores", "race")
+    lost = _deploy(client, flow).json()["detail"]["deployment_id"]
+    stack.clear_faults()
+    content = copy.deepcopy(SIMPLE_FLOW)
+    content["nodes"][1]["data"]["prompt"] = "Changed: {{start.message}}"
+    saved = client.patch(f"/api/v1/flows/{flow.public_id}", {"content": content}, format="json")
+    assert saved.status_code == 200, saved.content
+
+    again = _deploy(client, flow).json()
+
+    # The old key belongs to another manifest (422 upstream): the new version gets its own
+    # Core; the one made for the old version stays behind, as it must.
+    assert (again["status"], again["core_action"]) == ("succeeded", "created")
+    assert _create_keys(stack) == [lost, lost, again["id"]]
+    assert again["core_id"] in stack.state()["cores"] and len(stack.state()["cores"]) == 2

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test test-reliability lint format bench clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,14 @@ run: install
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py rundev --port $${PORT:-8000}
 
+# The fast suite: everything but the long reliability scenarios (tests/reliability/).
 test: install
+	$(PY) -m pytest -m "not reliability"
+
+# Everything, the reliability scenarios included (docs/reliability.md). The load scenario runs
+# RELIABILITY_LOAD_SECONDS (default 300); several need PostgreSQL and Redis (DATABASE_URL,
+# CACHE_URL).
+test-reliability: install
 	$(PY) -m pytest
 
 lint: install

@@ -18,7 +18,7 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from deployments.models import Deployment, Status
-from deployments.services import ABANDONED_AFTER, abandoned_deployments_close, flow_deploy
+from deployments.services import abandoned_after, abandoned_deployments_close, flow_deploy
 from flows.models import Flow
 from scaiflow.errors import ApiError, internal_error
 
@@ -194,7 +194,7 @@ def deployments_prune(
         raise ValueError("keep_last must not be negative")
     if dry_run:
         closed = Deployment.objects.filter(
-            status=Status.PENDING, created_at__lt=timezone.now() - ABANDONED_AFTER
+            status=Status.PENDING, created_at__lt=timezone.now() - abandoned_after()
         ).count()
     else:
         closed = abandoned_deployments_close()

@@ -43,9 +43,14 @@ from tenants.models import AuditKind, Tenant
 
 logger = logging.getLogger("scaiflow.deploy")
 
-# A deploy makes a bounded number of upstream calls, each bounded by the timeouts and at most
-# two retries; past this age a pending record can only belong to a worker that died.
-ABANDONED_AFTER = timedelta(minutes=15)
+
+def abandoned_after() -> timedelta:
+    """Past this age a pending record can only belong to a worker that died.
+
+    A deploy makes a bounded number of upstream calls, each bounded by the timeouts and at most
+    two retries: SCAIFLOW_DEPLOY_ABANDONED_SECONDS (default 15 minutes) must exceed that.
+    """
+    return timedelta(seconds=settings.SCAIFLOW_DEPLOY_ABANDONED_SECONDS)
 
 
 def abandoned_deployments_close(*, flow: Flow | None = None) -> int:
@@ -54,7 +59,7 @@ def abandoned_deployments_close(*, flow: Flow | None = None) -> int:
     The Core id they hold is kept, so the next deploy updates that Core.
     """
     stale = Deployment.objects.filter(
-        status=Status.PENDING, created_at__lt=timezone.now() - ABANDONED_AFTER
+        status=Status.PENDING, created_at__lt=timezone.now() - abandoned_after()
     )
     if flow is not None:
         stale = stale.filter(flow=flow)
@@ -196,7 +201,30 @@ def flow_deploy(
         publish_as_model=publish_as_model,
         group_ids=group_ids,
         previous=previous,
+        create_key=_unanswered_create_key(flow=flow, current=deployment),
     )
+
+
+def _unanswered_create_key(*, flow: Flow, current: Deployment) -> str | None:
+    """The Idempotency-Key of the flow's last attempt, when its Core create failed.
+
+    ScaiGrid may have made that Core without ScaiFlow learning its id (no answer, an unreadable
+    one, a lost race): sending the same key again gets that Core back instead of a second one.
+    Only once in a row: after an attempt that reused a key and failed too, the next uses its
+    own, so an upstream replaying a stored failure cannot hold the flow back.
+    """
+    last = (
+        Deployment.objects.filter(flow=flow)
+        .exclude(pk=current.pk)
+        .exclude(error_code=errors.DeployInProgress.code)
+        .order_by("-created_at")
+        .first()
+    )
+    if last is None or last.error_code != errors.ScaicoreCreateFailed.code or last.core_id:
+        return None
+    core_step = next((s for s in last.steps or [] if s.get("name") == "core"), {})
+    key = core_step.get("idempotency_key")
+    return key if key == last.pk else None
 
 
 def deployment_rollback(
@@ -245,6 +273,7 @@ def legacy_deploy(
         publish_as_model=publish_as_model,
         group_ids=None,
         previous=None,
+        create_key=None,
     )
 
 
@@ -256,10 +285,11 @@ def _execute(
     publish_as_model: bool | None,
     group_ids: list[str] | None,
     previous: Deployment | None,
+    create_key: str | None,
 ) -> Deployment:
     deployment = run.deployment
     try:
-        _steps(run, read, principal, publish_as_model, group_ids, previous)
+        _steps(run, read, principal, publish_as_model, group_ids, previous, create_key)
     except ApiError as error:
         error.extra["deployment_id"] = deployment.pk
         status = (
@@ -279,7 +309,7 @@ def _execute(
     return deployment
 
 
-def _steps(run, read, principal, publish_as_model, group_ids, previous) -> None:
+def _steps(run, read, principal, publish_as_model, group_ids, previous, create_key) -> None:
     deployment = run.deployment
     tenant = deployment.tenant
 
@@ -320,7 +350,7 @@ def _steps(run, read, principal, publish_as_model, group_ids, previous) -> None:
 
     grid = ScaiGridClient(base_url=credential.base_url, credential=credential.secret)
     with run.step("core") as step:
-        core_id, action = _create_or_update(grid, manifest, deployment, previous)
+        core_id, action = _create_or_update(grid, manifest, deployment, previous, step, create_key)
         step["detail"] = f"{action} {core_id}"
     run.save(core_id=core_id, core_action=action)
 
@@ -384,14 +414,29 @@ def _provision(scaiqueue: dict[str, Any], credential: ResolvedCredential) -> Non
 
 
 def _create_or_update(
-    grid: ScaiGridClient, manifest: str, deployment: Deployment, previous: Deployment | None
+    grid: ScaiGridClient,
+    manifest: str,
+    deployment: Deployment,
+    previous: Deployment | None,
+    step: dict[str, Any],
+    create_key: str | None,
 ) -> tuple[str, str]:
+    """Update the previous Core, else create one under `create_key` (see
+    `_unanswered_create_key`) or this deployment's id; the key used goes on the step."""
     try:
         if previous is not None:
             core_id = grid.update_core(core_id=previous.core_id, manifest=manifest)
             if core_id is not None:
                 return core_id, CoreAction.UPDATED
-        core_id = grid.create_core(manifest=manifest, idempotency_key=deployment.pk)
+        step["idempotency_key"] = create_key or deployment.pk
+        try:
+            core_id = grid.create_core(manifest=manifest, idempotency_key=step["idempotency_key"])
+        except UpstreamError as exc:
+            if not create_key or exc.status != 422:
+                raise
+            # 422: the key was used for another manifest (the flow changed since): our own key.
+            step["idempotency_key"] = deployment.pk
+            core_id = grid.create_core(manifest=manifest, idempotency_key=deployment.pk)
         return core_id, CoreAction.CREATED
     except UpstreamError as exc:
         raise errors.ScaicoreCreateFailed(

@@ -7,7 +7,8 @@ faulted, and not in the call log.
   `DELETE /_devstack/state` or `POST /_devstack/state/reset` → 204, everything forgotten
   (faults cleared and hanging connections let go; ScaiKey back to the key it started with).
 - `GET /_devstack/faults` → `{"faults": [...]}`; `POST` a fault (see faults.py) → 201 the
-  fault with its `id`; `DELETE` → 204, all cleared; `DELETE /_devstack/faults/{id}` → 204.
+  fault with its `id`; `DELETE` → 204, all cleared; `DELETE /_devstack/faults/{id}` → 204;
+  `POST /_devstack/faults/{id}/release` → 200 the fault: its `slow` requests answer now.
 - `GET /_devstack/keys` → `{"keys": [...]}`; `POST {"key"?, "permissions": [...],
   "tenant"?, "label"?}` → 201 the key (generated when not given); `DELETE
   /_devstack/keys/{key}` → 204.
@@ -51,6 +52,13 @@ def add_fault(stack: Devstack, request: Request, caller: Caller | None) -> Respo
 def clear_faults(stack: Devstack, request: Request, caller: Caller | None) -> Response:
     stack.faults.clear()
     return empty_response(204)
+
+
+def release_fault(stack: Devstack, request: Request, caller: Caller | None, id: str) -> Response:
+    fault = stack.faults.release(id)
+    if fault is None:
+        raise ApiError("not_found", f"no fault {id!r}", status=404)
+    return json_response(200, fault.public())
 
 
 def remove_fault(stack: Devstack, request: Request, caller: Caller | None, id: str) -> Response:
@@ -128,6 +136,7 @@ ROUTES = [
     Route("POST", f"{PREFIX}/faults", add_fault),
     Route("DELETE", f"{PREFIX}/faults", clear_faults),
     Route("DELETE", f"{PREFIX}/faults/{{id}}", remove_fault),
+    Route("POST", f"{PREFIX}/faults/{{id}}/release", release_fault),
     Route("GET", f"{PREFIX}/keys", list_keys),
     Route("POST", f"{PREFIX}/keys", add_key),
     Route("DELETE", f"{PREFIX}/keys/{{key}}", remove_key),

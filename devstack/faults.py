@@ -5,8 +5,10 @@ the query string: `*` matches anything, slashes included), and does one of:
 
 - `status`: answer `status` with `body` (a JSON value, or a string sent as is with
   `content_type`, e.g. an HTML error page or truncated JSON) without doing the work;
-- `slow`: wait `seconds`, then answer normally (closed without an answer instead when the
-  faults are cleared while it waits);
+- `slow`: wait `seconds`, or until the fault is released (`release()`, the control API's
+  `POST /_devstack/faults/{id}/release`), then answer normally (closed without an answer
+  instead when the faults are cleared while it waits). Released, it lets later requests
+  through at once too: a test holds one call exactly as long as it needs;
 - `hang`: hold the connection open for `seconds` (default 30) or until the faults are cleared,
   the state is reset or the server stops, then close it without an answer;
 - `race`: do the work, then answer `status` (default 409) as if another caller had won;
@@ -21,6 +23,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,10 +54,26 @@ class Fault:
     seconds: float = 0.0
     times: int | None = None
     hits: int = 0
+    _go: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def used_up(self) -> bool:
         return self.times is not None and self.hits >= self.times
+
+    def release(self) -> None:
+        """Let `slow` requests waiting on this fault (and later ones) answer now."""
+        self._go.set()
+
+    def wait(self, cleared: threading.Event) -> bool:
+        """A `slow` fault's wait: True to answer normally, False when `cleared` first."""
+        deadline = time.monotonic() + self.seconds
+        while not self._go.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            if cleared.wait(min(remaining, 0.05)):
+                return False
+        return True
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method in ("*", method)) and fnmatch.fnmatchcase(path, self.path)
@@ -87,6 +106,7 @@ class Fault:
             "seconds": self.seconds,
             "times": self.times,
             "hits": self.hits,
+            "released": self._go.is_set(),
             "remaining": None if self.times is None else max(self.times - self.hits, 0),
         }
 
@@ -161,6 +181,13 @@ class Faults:
                     fault.hits += 1
                     return fault, self._release
         return None
+
+    def release(self, fault_id: str) -> Fault | None:
+        with self._lock:
+            fault = next((fault for fault in self._faults if fault.id == fault_id), None)
+        if fault is not None:
+            fault.release()
+        return fault
 
     def remove(self, fault_id: str) -> bool:
         with self._lock:

@@ -82,6 +82,10 @@ class DevstackHandle:
         spec.update({name: value for name, value in optional.items() if value is not None})
         return self.stack.faults.add(spec).public()
 
+    def release_fault(self, fault_id: str) -> None:
+        """Let the `slow` requests held by this fault answer now (see devstack/faults.py)."""
+        self.stack.faults.release(fault_id)
+
     def clear_faults(self) -> None:
         self.stack.faults.clear()
 

@@ -159,7 +159,7 @@ class Devstack:
             response, caller = self._dispatch(request, matched)
         elif fault.action == ACTION_SLOW:
             # Let go early (faults cleared, reset, stop): the request belongs to the past.
-            if not released.wait(fault.seconds):
+            if fault.wait(released):
                 response, caller = self._dispatch(request, matched)
         elif fault.action == ACTION_STATUS:
             response = fault.response()

@@ -271,6 +271,23 @@ class TestOneAtATime:
             "failed", "deploy_abandoned", "core_1",
         )  # fmt: skip
 
+    def test_abandonment_window_is_a_setting(self, acme_user, flow, upstream, settings):
+        settings.SCAIFLOW_DEPLOY_ABANDONED_SECONDS = 60
+        running = Deployment.objects.create(
+            tenant=flow.tenant, flow=flow, flow_name=flow.name, actor="x", status="pending"
+        )
+        Deployment.objects.filter(pk=running.pk).update(
+            created_at=timezone.now() - timedelta(seconds=30)
+        )
+        error_of(deploy(acme_user, flow), 409, "deploy_in_progress")
+        Deployment.objects.filter(pk=running.pk).update(
+            created_at=timezone.now() - timedelta(seconds=90)
+        )
+        grid_accepts(upstream)
+        assert deploy(acme_user, flow).json()["status"] == "succeeded"
+        running.refresh_from_db()
+        assert (running.status, running.error_code) == ("failed", "deploy_abandoned")
+
 
 class TestIdempotency:
     def test_replay_returns_the_first_answer_without_upstream(self, acme_user, flow, upstream):

@@ -257,3 +257,29 @@ def test_clearing_faults_lets_a_slow_request_go_without_doing_it(devstack, grid)
 
     assert isinstance(outcome[0], requests.ConnectionError)
     assert devstack.state()["scopes"] == {}
+
+
+def test_release_lets_a_held_slow_request_answer_now(devstack, grid):
+    fault = devstack.fault("POST", SCOPES, "slow", seconds=600)
+    answers: list[requests.Response] = []
+    caller = threading.Thread(
+        target=lambda: answers.append(grid.post(SCOPES, json={"slug": "a"}, timeout=60))
+    )
+    caller.start()
+    while not devstack.state()["faults"][0]["hits"]:
+        time.sleep(0.01)
+    assert not answers
+
+    released = requests.post(f"{devstack.url}/_devstack/faults/{fault['id']}/release", timeout=5)
+    caller.join(timeout=30)
+
+    assert released.status_code == 200 and released.json()["released"] is True
+    assert [a.status_code for a in answers] == [201]
+    assert "a" in devstack.state()["scopes"]
+    # Later requests through the released fault are not held either.
+    assert grid.post(SCOPES, json={"slug": "b"}, timeout=5).status_code == 201
+
+
+def test_release_of_an_unknown_fault_is_404(devstack):
+    response = requests.post(f"{devstack.url}/_devstack/faults/flt_99/release", timeout=5)
+    assert response.status_code == 404

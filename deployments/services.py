@@ -201,30 +201,7 @@ def flow_deploy(
         publish_as_model=publish_as_model,
         group_ids=group_ids,
         previous=previous,
-        create_key=_unanswered_create_key(flow=flow, current=deployment),
     )
-
-
-def _unanswered_create_key(*, flow: Flow, current: Deployment) -> str | None:
-    """The Idempotency-Key of the flow's last attempt, when its Core create failed.
-
-    ScaiGrid may have made that Core without ScaiFlow learning its id (no answer, an unreadable
-    one, a lost race): sending the same key again gets that Core back instead of a second one.
-    Only once in a row: after an attempt that reused a key and failed too, the next uses its
-    own, so an upstream replaying a stored failure cannot hold the flow back.
-    """
-    last = (
-        Deployment.objects.filter(flow=flow)
-        .exclude(pk=current.pk)
-        .exclude(error_code=errors.DeployInProgress.code)
-        .order_by("-created_at")
-        .first()
-    )
-    if last is None or last.error_code != errors.ScaicoreCreateFailed.code or last.core_id:
-        return None
-    core_step = next((s for s in last.steps or [] if s.get("name") == "core"), {})
-    key = core_step.get("idempotency_key")
-    return key if key == last.pk else None
 
 
 def deployment_rollback(
@@ -273,7 +250,6 @@ def legacy_deploy(
         publish_as_model=publish_as_model,
         group_ids=None,
         previous=None,
-        create_key=None,
     )
 
 
@@ -285,11 +261,10 @@ def _execute(
     publish_as_model: bool | None,
     group_ids: list[str] | None,
     previous: Deployment | None,
-    create_key: str | None,
 ) -> Deployment:
     deployment = run.deployment
     try:
-        _steps(run, read, principal, publish_as_model, group_ids, previous, create_key)
+        _steps(run, read, principal, publish_as_model, group_ids, previous)
     except ApiError as error:
         error.extra["deployment_id"] = deployment.pk
         status = (
@@ -309,7 +284,7 @@ def _execute(
     return deployment
 
 
-def _steps(run, read, principal, publish_as_model, group_ids, previous, create_key) -> None:
+def _steps(run, read, principal, publish_as_model, group_ids, previous) -> None:
     deployment = run.deployment
     tenant = deployment.tenant
 
@@ -350,7 +325,7 @@ def _steps(run, read, principal, publish_as_model, group_ids, previous, create_k
 
     grid = ScaiGridClient(base_url=credential.base_url, credential=credential.secret)
     with run.step("core") as step:
-        core_id, action = _create_or_update(grid, manifest, deployment, previous, step, create_key)
+        core_id, action = _create_or_update(grid, manifest, deployment, previous)
         step["detail"] = f"{action} {core_id}"
     run.save(core_id=core_id, core_action=action)
 
@@ -414,29 +389,14 @@ def _provision(scaiqueue: dict[str, Any], credential: ResolvedCredential) -> Non
 
 
 def _create_or_update(
-    grid: ScaiGridClient,
-    manifest: str,
-    deployment: Deployment,
-    previous: Deployment | None,
-    step: dict[str, Any],
-    create_key: str | None,
+    grid: ScaiGridClient, manifest: str, deployment: Deployment, previous: Deployment | None
 ) -> tuple[str, str]:
-    """Update the previous Core, else create one under `create_key` (see
-    `_unanswered_create_key`) or this deployment's id; the key used goes on the step."""
     try:
         if previous is not None:
             core_id = grid.update_core(core_id=previous.core_id, manifest=manifest)
             if core_id is not None:
                 return core_id, CoreAction.UPDATED
-        step["idempotency_key"] = create_key or deployment.pk
-        try:
-            core_id = grid.create_core(manifest=manifest, idempotency_key=step["idempotency_key"])
-        except UpstreamError as exc:
-            if not create_key or exc.status != 422:
-                raise
-            # 422: the key was used for another manifest (the flow changed since): our own key.
-            step["idempotency_key"] = deployment.pk
-            core_id = grid.create_core(manifest=manifest, idempotency_key=deployment.pk)
+        core_id = grid.create_core(manifest=manifest, idempotency_key=deployment.pk)
         return core_id, CoreAction.CREATED
     except UpstreamError as exc:
         raise errors.ScaicoreCreateFailed(

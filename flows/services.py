@@ -13,14 +13,25 @@ or retries on top of the winner's version, so no version is ever lost or overwri
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from collections.abc import Collection
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from flows.compiler import CompileResult, Labels, compile_flow, load_catalog
+from flows.compiler import (
+    CompileResult,
+    Diagnostic,
+    Labels,
+    compile_fingerprint,
+    compile_flow,
+    load_catalog,
+)
 from flows.models import Flow, FlowVersion, new_flow_public_id
 from flows.storage import (
     ContentNotEncodable,
@@ -32,6 +43,13 @@ from flows.storage import (
 from scaiflow.errors import FlowTooLarge, InvalidRequest, NotFound, VersionConflict
 from tenants.audit import audit_record
 from tenants.models import AuditKind, Tenant
+
+logger = logging.getLogger("scaiflow.flows")
+
+# How long a compiled manifest is kept for redeploys of the same version (see
+# `flow_compile_cached`). Entries are keyed by everything the manifest depends on, so age
+# never makes one wrong; the limit only bounds the cache's size.
+COMPILE_CACHE_SECONDS = 24 * 3600
 
 # A writer without If-Match that keeps losing the race gives up after this many tries.
 MAX_UPDATE_ATTEMPTS = 5
@@ -243,18 +261,69 @@ def flow_compile_content(content: Any, *, labels: Labels | None = None) -> Compi
     (SCAIFLOW_PLUGIN_CATALOG), the verifier on."""
     return compile_flow(
         content,
-        # load_catalog re-reads the operator's file only when it changed.
-        catalog=load_catalog(settings.SCAIFLOW_PLUGIN_CATALOG or None),
+        catalog=_catalog(),
         labels=labels,
         max_bytes=settings.SCAIFLOW_MAX_FLOW_BYTES,
     )
 
 
-def flow_compile(*, flow: Flow, content: Any, version: int) -> CompileResult:
-    """Compile one version of `flow` with the labels of SPEC §6 (tenant, flow id, version).
+def _catalog():
+    # load_catalog re-reads the operator's file only when it changed.
+    return load_catalog(settings.SCAIFLOW_PLUGIN_CATALOG or None)
 
-    Content saved without a `name` takes the flow's name, as the manifest needs one."""
+
+def _named(flow: Flow, content: Any) -> Any:
+    # Content saved without a `name` takes the flow's name, as the manifest needs one.
     if isinstance(content, dict) and "name" not in content:
-        content = {**content, "name": flow.name}
-    labels = Labels(tenant=flow.tenant.slug, flow_id=flow.public_id, flow_version=version)
-    return flow_compile_content(content, labels=labels)
+        return {**content, "name": flow.name}
+    return content
+
+
+def _labels(flow: Flow, version: int) -> Labels:
+    return Labels(tenant=flow.tenant.slug, flow_id=flow.public_id, flow_version=version)
+
+
+def flow_compile(*, flow: Flow, content: Any, version: int) -> CompileResult:
+    """Compile one version of `flow` with the labels of SPEC §6 (tenant, flow id, version)."""
+    return flow_compile_content(_named(flow, content), labels=_labels(flow, version))
+
+
+def flow_compile_cached(
+    *, flow: Flow, content: Any, version: int, content_sha256: str
+) -> CompileResult:
+    """`flow_compile` for the deploy path: a successful compile's manifest and diagnostics are
+    kept in the cache, so redeploying or rolling back to an unchanged version skips the compile.
+
+    `content_sha256` is the stored version's hash of `content` (checked when it was read). The
+    key holds everything else the manifest depends on — the flow's name when the content has
+    none, the labels, the plugin catalog and the compiler itself — so a changed input always
+    compiles afresh. The result has no IR. A cache that fails is skipped, never fatal.
+    """
+    labels = _labels(flow, version)
+    named = "name" not in content if isinstance(content, dict) else False
+    catalog = _catalog()
+    parts = [compile_fingerprint(catalog), content_sha256, flow.name if named else None,
+             labels.tenant, labels.flow_id, labels.flow_version]  # fmt: skip
+    key = "compile:" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    try:
+        hit = cache.get(key)
+    except Exception:
+        logger.warning("compile cache read failed", exc_info=True)
+        hit = None
+    if isinstance(hit, dict):
+        diagnostics = tuple(Diagnostic(**d) for d in hit["diagnostics"])
+        return CompileResult(True, diagnostics, hit["manifest"])
+    result = compile_flow(
+        _named(flow, content),
+        catalog=catalog,
+        labels=labels,
+        max_bytes=settings.SCAIFLOW_MAX_FLOW_BYTES,
+    )
+    if result.ok:
+        entry = {"manifest": result.manifest,
+                 "diagnostics": [d.as_dict() for d in result.diagnostics]}  # fmt: skip
+        try:
+            cache.set(key, entry, timeout=COMPILE_CACHE_SECONDS)
+        except Exception:
+            logger.warning("compile cache write failed", exc_info=True)
+    return result

@@ -86,6 +86,8 @@ def flow_deploy(
         .exclude(pk=deployment.pk)
         .exclude(core_id="")
         .order_by("-created_at")
+        # Only what the pipeline reads: not its manifest and steps.
+        .only("core_id", "published_slug")
         .first()
     )
     return execute(

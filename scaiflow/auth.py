@@ -6,10 +6,12 @@ roles and the auth mode from it, and the deploy forwards `principal.token` upstr
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import jwt
@@ -39,6 +41,10 @@ CLOCK_SKEW_SECONDS = 10
 JWKS_RETRY_AFTER_FAILURE_SECONDS = 5
 # Keys are refreshed at least this often, so keys ScaiKey withdrew stop working.
 JWKS_MAX_AGE_SECONDS = 3600
+# A verified token is trusted again without a new check for at most this long (and never past
+# its `exp`), and at most this many tokens are remembered per process.
+VERIFIED_TOKEN_SECONDS = 300
+VERIFIED_TOKENS_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,46 @@ def _parse_jwks(document: object) -> dict[str, jwt.PyJWK]:
     return keys
 
 
+class VerifiedTokens:
+    """The claims of tokens this process has verified, by the token's sha256.
+
+    A client sends the same token with every request for its whole life; checking its
+    signature and claims each time is the largest part of authenticating. An entry is served
+    until the token's `exp` or for VERIFIED_TOKEN_SECONDS, whichever comes first; only tokens
+    that passed every check are kept, and the oldest entries go first past `max_size`.
+    """
+
+    def __init__(self, max_size: int = VERIFIED_TOKENS_MAX) -> None:
+        self.max_size = max_size
+        self._entries: OrderedDict[bytes, tuple[float, dict]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str, now: float) -> dict | None:
+        key = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if now >= entry[0]:
+                del self._entries[key]
+                return None
+            return entry[1]
+
+    def put(self, token: str, claims: dict, now: float) -> None:
+        expires = claims.get("exp")
+        if not isinstance(expires, int | float):
+            return
+        until = min(float(expires), now + VERIFIED_TOKEN_SECONDS)
+        if until <= now:
+            return
+        key = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            self._entries[key] = (until, claims)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_size:
+                self._entries.popitem(last=False)
+
+
 class ScaiKeyVerifier:
     """Verifies ScaiKey JWTs against the configured JWKS URL or PEM public key."""
 
@@ -156,8 +202,19 @@ class ScaiKeyVerifier:
         )
         pem = settings.SCAIKEY_PUBLIC_KEY
         self.public_key = load_pem_public_key(pem.encode()) if pem and not self.keyset else None
+        # Settings that change how tokens are checked make a new verifier, and so a new cache.
+        self.verified = VerifiedTokens()
 
     def claims(self, token: str) -> dict:
+        """The token's claims once it passed every check; raises InvalidToken otherwise."""
+        now = time.time()
+        claims = self.verified.get(token, now)
+        if claims is None:
+            claims = self._verify(token)
+            self.verified.put(token, claims, now)
+        return dict(claims)
+
+    def _verify(self, token: str) -> dict:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

@@ -81,9 +81,7 @@ def test_a_new_version_compiles_and_deploys_its_own_manifest(acme_user, flow, up
     assert b"Changed: " in put.request.body
 
 
-def test_queries_per_deploy_are_few_and_do_not_grow_with_the_flow(
-    acme_user, make_flow, upstream
-):
+def test_queries_per_deploy_are_few_and_do_not_grow_with_the_flow(acme_user, make_flow, upstream):
     grid_accepts(upstream)
     counts = []
     for content in (SIMPLE_FLOW, big_flow(150)):
@@ -95,9 +93,7 @@ def test_queries_per_deploy_are_few_and_do_not_grow_with_the_flow(
     assert counts == [DEPLOY_QUERIES, DEPLOY_QUERIES]
 
 
-def test_each_step_is_committed_with_what_it_found_before_the_next_ends(
-    acme_user, flow, upstream
-):
+def test_each_step_is_committed_with_what_it_found_before_the_next_ends(acme_user, flow, upstream):
     """While ScaiGrid is being asked for the Core, the record already holds the steps before
     it and what they found (a crash there loses nothing)."""
     seen = {}

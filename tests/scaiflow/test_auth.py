@@ -257,3 +257,71 @@ class TestJWKS:
         keys, mock = jwks
         mock.replace(responses.GET, JWKS_URL, json={"keys": [{"kty": "oct", "k": "c2VjcmV0"}]})
         assert_unauthenticated(get_me(client, make_token(key=keys["k1"], headers={"kid": "k1"})))
+
+
+class TestVerifiedTokens:
+    @pytest.fixture
+    def checks(self, monkeypatch):
+        """Counts the full checks (signature and claims) the verifier runs."""
+        count = [0]
+        real = auth.ScaiKeyVerifier._verify
+
+        def counted(self, token):
+            count[0] += 1
+            return real(self, token)
+
+        monkeypatch.setattr(auth.ScaiKeyVerifier, "_verify", counted)
+        return count
+
+    def test_a_token_is_checked_once_while_it_is_used(self, client, make_token, checks):
+        token = make_token()
+        assert get_me(client, token).status_code == 200
+        assert get_me(client, token).status_code == 200
+        assert checks[0] == 1
+        assert get_me(client, make_token()).status_code == 200  # another token: checked
+        assert checks[0] == 2
+
+    def test_a_tampered_copy_of_a_verified_token_is_refused(self, client, make_token, checks):
+        token = make_token()
+        assert get_me(client, token).status_code == 200
+        header, payload, signature = token.split(".")
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims["tenant"] = "globex"
+        forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        assert_unauthenticated(get_me(client, f"{header}.{forged}.{signature}"))
+
+    def test_changed_settings_check_tokens_again(self, client, make_token, checks, settings):
+        token = make_token()
+        assert get_me(client, token).status_code == 200
+        settings.SCAIKEY_AUDIENCE = "another-service"
+        assert_unauthenticated(get_me(client, token))
+        assert checks[0] == 2
+
+    def test_an_entry_lasts_until_exp_or_the_cap(self):
+        verified = auth.VerifiedTokens()
+        verified.put("short", {"exp": 1_000 + 60}, now=1_000)
+        verified.put("long", {"exp": 1_000 + 86_400}, now=1_000)
+        assert verified.get("short", now=1_059) == {"exp": 1_060}
+        assert verified.get("short", now=1_060) is None
+        assert verified.get("long", now=1_000 + auth.VERIFIED_TOKEN_SECONDS - 1) is not None
+        assert verified.get("long", now=1_000 + auth.VERIFIED_TOKEN_SECONDS) is None
+
+    def test_expired_or_exp_less_claims_are_not_kept(self):
+        verified = auth.VerifiedTokens()
+        verified.put("past", {"exp": 999}, now=1_000)
+        verified.put("no-exp", {"sub": "x"}, now=1_000)
+        assert verified.get("past", now=1_000) is None
+        assert verified.get("no-exp", now=1_000) is None
+
+    def test_the_oldest_entries_go_first(self):
+        verified = auth.VerifiedTokens(max_size=2)
+        for token in ("a", "b", "c"):
+            verified.put(token, {"exp": 2_000}, now=1_000)
+        assert verified.get("a", now=1_000) is None
+        assert verified.get("b", now=1_000) == verified.get("c", now=1_000) == {"exp": 2_000}
+
+    def test_callers_cannot_change_the_kept_claims(self, make_token, db):
+        verifier = auth.ScaiKeyVerifier()
+        token = make_token()
+        verifier.claims(token)["sub"] = "mallory"
+        assert verifier.claims(token)["sub"] == "alice"

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -36,6 +37,29 @@ from tenants.credentials import ResolvedCredential, scaigrid_credential_resolve
 from tenants.models import AuditKind, Tenant
 
 logger = logging.getLogger("scaiflow.deploy")
+
+# A deploy makes a bounded number of upstream calls, each bounded by the timeouts and at most
+# two retries; past this age a pending record can only belong to a worker that died.
+ABANDONED_AFTER = timedelta(minutes=15)
+
+
+def abandoned_deployments_close(*, flow: Flow | None = None) -> int:
+    """Close pending records older than any deploy can take as failed `deploy_abandoned`.
+
+    The Core id they hold is kept, so the next deploy updates that Core.
+    """
+    stale = Deployment.objects.filter(
+        status=Status.PENDING, created_at__lt=timezone.now() - ABANDONED_AFTER
+    )
+    if flow is not None:
+        stale = stale.filter(flow=flow)
+    error = errors.DeployAbandoned().as_detail()
+    return stale.update(
+        status=Status.FAILED,
+        error=error,
+        error_code=error["error"],
+        finished_at=timezone.now(),
+    )
 
 
 class Read:
@@ -118,18 +142,25 @@ def record_start(*, tenant: Tenant, flow: Flow | None, flow_name: str, actor: st
     and that refused attempt is recorded too."""
     common = {"tenant": tenant, "flow": flow, "flow_name": flow_name, "actor": actor,
               "request_id": current_request_id(), **fields}  # fmt: skip
-    try:
-        with transaction.atomic():
-            deployment = Deployment.objects.create(status=Status.PENDING, **common)
-    except IntegrityError:
-        running = Deployment.objects.filter(flow=flow, status=Status.PENDING).first()
-        error = errors.DeployInProgress(deployment_id=running.pk if running else None)
-        detail = error.as_detail()
-        Deployment.objects.create(
-            status=Status.FAILED, error=detail, error_code=detail["error"],
-            finished_at=timezone.now(), **common,
-        )  # fmt: skip
-        raise error from None
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                deployment = Deployment.objects.create(status=Status.PENDING, **common)
+            break
+        except IntegrityError:
+            # The flow has a pending record. One abandoned by a worker that died is closed and
+            # this deploy goes ahead (looked for only now: a deploy that is not blocked does
+            # not pay for it); a running one refuses it.
+            if attempt == 1 and abandoned_deployments_close(flow=flow):
+                continue
+            running = Deployment.objects.filter(flow=flow, status=Status.PENDING).first()
+            error = errors.DeployInProgress(deployment_id=running.pk if running else None)
+            detail = error.as_detail()
+            Deployment.objects.create(
+                status=Status.FAILED, error=detail, error_code=detail["error"],
+                finished_at=timezone.now(), **common,
+            )  # fmt: skip
+            raise error from None
     audit_record(tenant=tenant, kind=AuditKind.DEPLOY_STARTED, actor=actor, target=deployment.pk,
                  flow_id=flow.public_id if flow else None, flow_name=flow_name)  # fmt: skip
     return deployment

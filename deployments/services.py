@@ -8,14 +8,18 @@ ApiError of the SPEC's error matrix, carrying `deployment_id`, after the record 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import timedelta
 from typing import Any
-
-from django.utils import timezone
 
 from deployments import errors
 from deployments.models import Deployment, Status
-from deployments.pipeline import Read, Run, execute, record_start
+from deployments.pipeline import (  # noqa: F401 - the abandoned ones are imported from here
+    ABANDONED_AFTER,
+    Read,
+    Run,
+    abandoned_deployments_close,
+    execute,
+    record_start,
+)
 from flows.models import Flow
 from flows.selectors import flow_version_content
 from flows.storage import FlowStorageError
@@ -23,29 +27,6 @@ from scaiflow.auth import Principal
 from scaiflow.errors import FlowStorageUnavailable, InvalidRequest, VersionConflict
 from tenants.audit import audit_record
 from tenants.models import AuditKind, Tenant
-
-# A deploy makes a bounded number of upstream calls, each bounded by the timeouts and at most
-# two retries; past this age a pending record can only belong to a worker that died.
-ABANDONED_AFTER = timedelta(minutes=15)
-
-
-def abandoned_deployments_close(*, flow: Flow | None = None) -> int:
-    """Close pending records older than any deploy can take as failed `deploy_abandoned`.
-
-    The Core id they hold is kept, so the next deploy updates that Core.
-    """
-    stale = Deployment.objects.filter(
-        status=Status.PENDING, created_at__lt=timezone.now() - ABANDONED_AFTER
-    )
-    if flow is not None:
-        stale = stale.filter(flow=flow)
-    error = errors.DeployAbandoned().as_detail()
-    return stale.update(
-        status=Status.FAILED,
-        error=error,
-        error_code=error["error"],
-        finished_at=timezone.now(),
-    )
 
 
 def flow_deploy(
@@ -68,7 +49,6 @@ def flow_deploy(
     """
     if if_match is not None and flow.version not in if_match:
         raise VersionConflict(current_version=flow.version)
-    abandoned_deployments_close(flow=flow)
     deployment = record_start(
         tenant=flow.tenant, flow=flow, flow_name=flow.name, actor=actor,
         flow_version=version or flow.version, rollback_of=rollback_of,

@@ -18,7 +18,7 @@ from tests.deployments.conftest import CORES, SIMPLE_FLOW, grid_accepts
 # insert, commit) and its audit entry, the previous deployment, the version, one write per
 # step (read, compile, credentials, core), the tenant's credential, the closing write and its
 # audit entry.
-DEPLOY_QUERIES = 16
+DEPLOY_QUERIES = 15
 
 
 def deploy(client, flow):

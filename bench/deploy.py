@@ -1,11 +1,21 @@
 """Deploy benchmark: the backend's own time per deploy, and database queries per deploy.
 
 Deploys a flow N times through the real API (Django's test client, a devstack-minted JWT)
-against devstack started in this process, with no injected latency. For each deploy:
+against devstack started in this process, with no injected latency, in two cases per size:
+
+- redeploy: the same stored version each time (its compiled manifest is in the cache);
+- new version: a new version is saved before each deploy (outside the measured time), so
+  every deploy compiles.
+
+For each deploy:
 
 - total: wall time of `POST /api/v1/flows/{id}/deploy`;
 - upstream: the sum of the recorded steps' `upstream_ms` (time spent waiting on devstack);
 - own = total - upstream: what ScaiFlow itself spends (auth, reads, compile, records);
+- cpu: CPU time of the thread that served the request (`time.thread_time`): ScaiFlow's own
+  work without devstack's (its threads) and without waiting, so it is steadier than wall time
+  on a busy machine; it includes the HTTP client's work on the upstream calls, which `own`
+  leaves out;
 - queries: database queries the request made (CaptureQueriesContext).
 
 Runs standalone, on a temporary SQLite database unless DATABASE_URL is set:

@@ -37,6 +37,7 @@ import functools
 import gc
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -158,8 +159,13 @@ def _collector_paused() -> Iterator[None]:
 @functools.lru_cache(maxsize=1)
 def _code_fingerprint() -> str:
     digest = hashlib.sha256(f"pyyaml {yaml.__version__} {yaml.__with_libyaml__}".encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    sources = sorted(Path(__file__).parent.glob("*.py"))
+    for path in sources:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    if not sources:
+        # Installed without its source: nothing tells releases apart, so nothing compiled by
+        # this process is reused by another.
+        digest.update(os.urandom(16))
     return digest.hexdigest()
 
 

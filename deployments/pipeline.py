@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -62,13 +63,13 @@ def abandoned_deployments_close(*, flow: Flow | None = None) -> int:
     )
 
 
+@dataclass(frozen=True)
 class Read:
     """What the read step found: the content, and for a saved flow its version and hash."""
 
-    def __init__(self, content: Any, version: int | None = None, sha256: str = "") -> None:
-        self.content = content
-        self.version = version
-        self.sha256 = sha256
+    content: Any
+    version: int | None = None
+    sha256: str = ""
 
 
 class Run:

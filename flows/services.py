@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from flows.compiler import (
+    Catalog,
     CompileResult,
     Diagnostic,
     Labels,
@@ -267,7 +268,7 @@ def flow_compile_content(content: Any, *, labels: Labels | None = None) -> Compi
     )
 
 
-def _catalog():
+def _catalog() -> Catalog:
     # load_catalog re-reads the operator's file only when it changed.
     return load_catalog(settings.SCAIFLOW_PLUGIN_CATALOG or None)
 
@@ -300,7 +301,7 @@ def flow_compile_cached(
     compiles afresh. The result has no IR. A cache that fails is skipped, never fatal.
     """
     labels = _labels(flow, version)
-    named = "name" not in content if isinstance(content, dict) else False
+    named = isinstance(content, dict) and "name" not in content
     catalog = _catalog()
     parts = [compile_fingerprint(catalog), content_sha256, flow.name if named else None,
              labels.tenant, labels.flow_id, labels.flow_version]  # fmt: skip

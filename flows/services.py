@@ -13,11 +13,10 @@ or retries on top of the winner's version, so no version is ever lost or overwri
 
 from __future__ import annotations
 
-import functools
 import hashlib
+import json
 import logging
 from collections.abc import Collection
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -25,12 +24,12 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from flows import compiler
 from flows.compiler import (
     Catalog,
     CompileResult,
     Diagnostic,
     Labels,
+    compile_fingerprint,
     compile_flow,
     ir_from_dict,
     load_catalog,
@@ -49,11 +48,12 @@ from tenants.models import AuditKind, Tenant
 
 logger = logging.getLogger(__name__)
 
+# Compile results are kept a day (see `flow_compile`). Entries are keyed by everything a result
+# depends on, so age never makes one wrong; the limit only lets unused ones go.
+COMPILE_CACHE_SECONDS = 24 * 3600
+
 # A writer without If-Match that keeps losing the race gives up after this many tries.
 MAX_UPDATE_ATTEMPTS = 5
-# Compile results stay in the cache a day: an entry never goes stale (its key changes with
-# anything the result depends on), the timeout only lets unused ones go.
-COMPILE_CACHE_SECONDS = 24 * 3600
 
 
 class _LostRace(Exception):
@@ -270,18 +270,22 @@ def flow_compile_content(content: Any, *, labels: Labels | None = None) -> Compi
     )
 
 
-def flow_compile(*, flow: Flow, content: Any, version: int) -> CompileResult:
+def flow_compile(
+    *, flow: Flow, content: Any, version: int, content_sha256: str | None = None
+) -> CompileResult:
     """Compile one version of `flow` with the labels of SPEC §6 (tenant, flow id, version).
 
     Content saved without a `name` takes the flow's name, as the manifest needs one. Results
-    are kept in Django's cache (see `_compile_cache_key`): the admin page, the API's compile
-    and diff and the deploy compile the same versions again and again."""
-    if isinstance(content, dict) and "name" not in content:
+    are kept in Django's cache: the admin page, the API's compile and diff and the deploy
+    compile the same versions again and again. `content_sha256`, the stored version's checked
+    hash of `content`, spares hashing it again."""
+    named = isinstance(content, dict) and "name" not in content
+    if named:
         content = {**content, "name": flow.name}
     labels = Labels(tenant=flow.tenant.slug, flow_id=flow.public_id, flow_version=version)
-    key = _compile_cache_key(content, labels)
+    key = _compile_cache_key(content, labels, content_sha256, flow.name if named else None)
     cached = _cache_call(cache.get, key) if key else None
-    if cached is not None:
+    if isinstance(cached, dict):
         return CompileResult(
             ok=cached["ok"],
             diagnostics=tuple(Diagnostic(**d) for d in cached["diagnostics"]),
@@ -301,26 +305,19 @@ def flow_compile(*, flow: Flow, content: Any, version: int) -> CompileResult:
     return result
 
 
-@functools.cache
-def _compiler_code_sha256() -> str:
-    """The compiler's own code and shipped catalog: a shared cache outlives an upgrade."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(compiler.__file__).parent.glob("*.*")):
-        if path.suffix in (".py", ".yaml"):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def _compile_cache_key(content: Any, labels: Labels) -> str | None:
-    """The cache key of a compile: the content's canonical hash, the labels, the plugin catalog
-    and the compiler's code. None for content that has no canonical JSON (not cached)."""
-    try:
-        content_sha256 = encode_content(content).sha256
-    except ContentNotEncodable:
-        return None
-    catalog = hashlib.sha256(repr(sorted(_catalog().plugins.items())).encode()).hexdigest()
-    parts = [content_sha256, repr(labels.items()), catalog, _compiler_code_sha256()]
-    return "scaiflow:compile:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+def _compile_cache_key(
+    content: Any, labels: Labels, content_sha256: str | None, fallback_name: str | None
+) -> str | None:
+    """Everything a compile's result depends on: the content (the stored hash and the name it
+    was given, or the canonical hash of what is compiled), the labels, and the compiler with
+    its plugin catalog. None for content that has no canonical JSON (not cached)."""
+    if content_sha256 is None:
+        try:
+            content_sha256 = encode_content(content).sha256
+        except ContentNotEncodable:
+            return None
+    parts = [compile_fingerprint(_catalog()), content_sha256, fallback_name, *labels.items()]
+    return "scaiflow:compile:" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def _cache_call(method, *args):

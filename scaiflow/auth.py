@@ -232,11 +232,11 @@ class ScaiKeyVerifier:
         digest = hashlib.sha256(token.encode()).digest()
         entry = self.verified.get(digest)
         if entry is not None and entry[1] == self._key_generation():
-            return entry[0]
+            return dict(entry[0])  # a copy: a caller's change must not reach the next request
         claims = self._verify(token)
         generation = self._key_generation()
         if generation is not None:
-            self.verified.put(digest, (claims, generation), until=float(claims["exp"]))
+            self.verified.put(digest, (dict(claims), generation), until=float(claims["exp"]))
         return claims
 
     def _key_generation(self) -> int | None:

@@ -1,7 +1,8 @@
 """The flow compiler: a canvas FlowGraph (SPEC §6) to a ScaiCore manifest.
 
 Pure Python: no Django, no database, no network; the only I/O is reading the plugin catalog's
-YAML. The pipeline and its modules:
+YAML (and, once, the package's own source for `compile_fingerprint`). The pipeline and its
+modules:
 
 1. `parse`    — raw JSON (bytes/str) to a Python value; an already-parsed value passes through.
 2. `validate` — the FlowGraph's shape, its graph (triggers, outputs, edges, handles, cycles,
@@ -32,10 +33,19 @@ Lowering rules worth knowing:
 
 from __future__ import annotations
 
+import functools
 import gc
+import hashlib
 import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from .catalog import Catalog, CatalogError, load_catalog
 from .diagnostics import CODES, ERROR, WARNING, Diagnostic
@@ -57,6 +67,7 @@ __all__ = [
     "FlowIR",
     "IRFormatError",
     "Labels",
+    "compile_fingerprint",
     "compile_flow",
     "emit",
     "ir_from_dict",
@@ -115,16 +126,68 @@ def compile_flow(
     metadata.labels; `max_bytes` limits the size of a raw source (`flow_too_large`).
     """
     catalog = catalog if catalog is not None else load_catalog()
-    # A compile allocates many small objects and frees them all, without reference cycles:
-    # the cyclic garbage collector's passes during it would be pure overhead (a quarter of the
-    # time on large flows), so it is paused and restored as it was.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with _collector_paused():
         return _compile(source, catalog, labels, max_bytes)
+
+
+# A compile allocates many small objects and frees them all, without reference cycles: the
+# cyclic garbage collector's passes during it would be pure overhead (a quarter of the time on
+# large flows), so it is paused. The switch is process-wide and compiles may run in several
+# threads at once: the first compile to start pauses it, the last one to end restores it.
+_pause_lock = threading.Lock()
+_pause_count = 0
+_collector_was_on = False
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    global _pause_count, _collector_was_on
+    with _pause_lock:
+        if _pause_count == 0:
+            _collector_was_on = gc.isenabled()
+            gc.disable()
+        _pause_count += 1
+    try:
+        yield
     finally:
-        if collecting:
-            gc.enable()
+        with _pause_lock:
+            _pause_count -= 1
+            if _pause_count == 0 and _collector_was_on:
+                gc.enable()
+
+
+@functools.lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    digest = hashlib.sha256(f"pyyaml {yaml.__version__} {yaml.__with_libyaml__}".encode())
+    sources = sorted(Path(__file__).parent.glob("*.py"))
+    for path in sources:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    if not sources:
+        # Installed without its source: nothing tells releases apart, so nothing compiled by
+        # this process is reused by another.
+        digest.update(os.urandom(16))
+    return digest.hexdigest()
+
+
+_catalog_fingerprints: dict[int, tuple[Catalog, str]] = {}
+
+
+def compile_fingerprint(catalog: Catalog) -> str:
+    """What a compile's output depends on besides its input and labels: this compiler's code
+    (and the YAML library it emits with) and the plugin catalog's content.
+
+    Callers that keep compiled manifests put it in their cache key, so a new release of the
+    compiler or a changed catalog never serves a manifest the current one would not write.
+    """
+    entry = _catalog_fingerprints.get(id(catalog))
+    if entry is None or entry[0] is not catalog:
+        # The catalog's repr spells out every plugin and arg (frozen data classes, sorted as
+        # loaded). Catalogs are few and cached by `load_catalog`; the bound is a safety net.
+        if len(_catalog_fingerprints) >= 32:
+            _catalog_fingerprints.clear()
+        digest = hashlib.sha256(f"{_code_fingerprint()}\0{catalog!r}".encode()).hexdigest()
+        entry = _catalog_fingerprints[id(catalog)] = (catalog, digest)
+    return entry[1]
 
 
 def _compile(

@@ -257,3 +257,42 @@ class TestJWKS:
         keys, mock = jwks
         mock.replace(responses.GET, JWKS_URL, json={"keys": [{"kty": "oct", "k": "c2VjcmV0"}]})
         assert_unauthenticated(get_me(client, make_token(key=keys["k1"], headers={"kid": "k1"})))
+
+
+class TestVerifiedTokenReuse:
+    """What a remembered token must still guarantee (the cache itself: test_auth_cache.py)."""
+
+    @pytest.fixture
+    def checks(self, monkeypatch):
+        """Counts the full checks (signature and claims) the verifier runs."""
+        count = [0]
+        real = auth.ScaiKeyVerifier._verify
+
+        def counted(self, token):
+            count[0] += 1
+            return real(self, token)
+
+        monkeypatch.setattr(auth.ScaiKeyVerifier, "_verify", counted)
+        return count
+
+    def test_a_tampered_copy_of_a_verified_token_is_refused(self, client, make_token, checks):
+        token = make_token()
+        assert get_me(client, token).status_code == 200
+        header, payload, signature = token.split(".")
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims["tenant"] = "globex"
+        forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        assert_unauthenticated(get_me(client, f"{header}.{forged}.{signature}"))
+
+    def test_changed_settings_check_tokens_again(self, client, make_token, checks, settings):
+        token = make_token()
+        assert get_me(client, token).status_code == 200
+        settings.SCAIKEY_AUDIENCE = "another-service"
+        assert_unauthenticated(get_me(client, token))
+        assert checks[0] == 2
+
+    def test_callers_cannot_change_the_kept_claims(self, make_token, db):
+        verifier = auth.ScaiKeyVerifier()
+        token = make_token()
+        verifier.claims(token)["sub"] = "mallory"
+        assert verifier.claims(token)["sub"] == "alice"

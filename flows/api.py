@@ -14,7 +14,6 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
 )
@@ -28,6 +27,7 @@ from flows.models import FLOW_NAME_MAX_LENGTH, Flow
 from flows.selectors import flow_version_content, flow_versions, flows_for_tenant
 from flows.services import flow_compile, flow_create, flow_delete, flow_update
 from scaiflow.api import TenantAPIView, parse_if_match
+from scaiflow.schema import error as _error
 
 DESCRIPTION_MAX_LENGTH = 10_000
 SEARCH_MAX_LENGTH = 200
@@ -123,21 +123,7 @@ class FlowVersionDetailOutput(FlowVersionOutput):
         return self.context["content"]
 
 
-class ErrorDetailOutput(serializers.Serializer):
-    error = serializers.CharField(help_text="A stable snake_case code.")
-    message = serializers.CharField()
-    fix = serializers.CharField(required=False)
-
-
-class ErrorOutput(serializers.Serializer):
-    detail = ErrorDetailOutput()
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorOutput, description=description)
-
-
-NOT_FOUND = _error("`not_found`: no such flow in your tenant.")
+NOT_FOUND = _error("`not_found`: no such flow (or version, or page) in your tenant.")
 INVALID = _error("`invalid_request` with `fields`: a malformed body.")
 TOO_LARGE = _error("`flow_too_large`: the body exceeds SCAIFLOW_MAX_FLOW_BYTES.")
 CONFLICT = _error("`version_conflict` with `current_version`: If-Match names an old version.")
@@ -197,7 +183,7 @@ class FlowListView(TenantAPIView):
         parameters=[
             OpenApiParameter("search", OpenApiTypes.STR, description="Part of the name."),
         ],
-        responses=FlowOutput(many=True),
+        responses={200: FlowOutput(many=True), 404: _error("`not_found`: no such page.")},
     )
     def get(self, request):
         search = request.query_params.get("search", "").strip()[:SEARCH_MAX_LENGTH]

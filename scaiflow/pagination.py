@@ -1,8 +1,34 @@
 from rest_framework import pagination
 
+from scaiflow.errors import InvalidRequest
+
 
 class PageNumberPagination(pagination.PageNumberPagination):
-    """`?page=N&page_size=M` (at most 200); answers `count`, `next`, `previous`, `results`."""
+    """`?page=N&page_size=M` (at most 200); answers `count`, `next`, `previous`, `results`.
+
+    A `page_size` that is not a whole number from 1 to 200 is a 400, as the schema says, rather
+    than silently becoming the default (DRF's way). A page past the last one is a 404.
+    """
 
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
+            raise InvalidRequest(
+                f"page_size must be a whole number from 1 to {self.max_page_size}.",
+                fields={"page_size": [f"A whole number from 1 to {self.max_page_size}."]},
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters

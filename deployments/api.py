@@ -281,7 +281,7 @@ class DeploymentList(TenantAPIView):
     def get(self, request):
         deployments = self.get_queryset().order_by("-created_at")
         wanted = request.query_params.get("status")
-        if wanted:
+        if wanted is not None:
             if wanted not in Status.values:
                 raise InvalidRequest(f"status must be one of {', '.join(Status.values)}.")
             deployments = deployments.filter(status=wanted)

@@ -6,15 +6,19 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from deployments.events import scaicore_events_poll
+from deployments.events import MAX_CURSOR_CHARS, scaicore_events_poll
 from scaiflow.api import TenantAPIView
 from scaiflow.schema import error
 
 
 class EventsQuery(serializers.Serializer):
     flow_id = serializers.CharField(max_length=64, help_text="The flow's id.")
-    since = serializers.CharField(
-        required=False, allow_blank=True, help_text="The `cursor` of the previous answer (opaque)."
+    since = serializers.RegexField(
+        r"^[A-Za-z0-9_-]*$",
+        max_length=MAX_CURSOR_CHARS,
+        required=False,
+        allow_blank=True,
+        help_text="The `cursor` of the previous answer (opaque); another value is a 400.",
     )
 
 

@@ -345,7 +345,9 @@ class FlowCompileView(FlowAPIView):
         responses={200: CompileOutput, 404: NOT_FOUND, 503: STORAGE_DOWN},
     )
     def post(self, request, flow_id: str):
-        data = validated(CompileInput, request.data or {})
+        # The body is optional (none, or null, compiles the latest version); a list is a 400.
+        body = request.data
+        data = validated(CompileInput, {} if body is None else body)
         stored = flow_version_content(
             tenant=self.tenant, flow=self.get_object(), number=data.get("version")
         )

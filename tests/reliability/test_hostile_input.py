@@ -267,6 +267,71 @@ malformed_flows = st.fixed_dictionaries(
 )
 
 
+# Near-valid flows: a flow that compiles, with a few of its values replaced or removed, so the
+# generated input also reaches the compiler's later passes and the deploy pipeline.
+VALID_FLOW = {
+    "name": "Support triage",
+    "config": {
+        "llm_roles": {"triage": {"model": "scai-large", "temperature": 0.2}},
+        "scaiqueue": {
+            "scope": {"slug": "support", "name": "Support", "config": {}},
+            "queues": [{"slug": "review", "name": "Human review", "config": {"sla_minutes": 60}}],
+        },
+    },
+    "nodes": [
+        {"id": "start", "kind": "trigger", "data": {"type": "chat"}},
+        {"id": "classify", "kind": "llm",
+         "data": {"role": "triage", "prompt": "Classify: {{start.message}}", "output": "category"}},
+        {"id": "route", "kind": "branch",
+         "data": {"cases": [{"when": "classify.category == 'refund'", "handle": "refund"}]}},
+        {"id": "review", "kind": "queue",
+         "data": {"scope": "support", "queue": "review", "title": "Refund for {{start.message}}"}},
+        {"id": "reply", "kind": "output", "data": {"value": "{{classify.category}}"}},
+    ],
+    "edges": [
+        {"source": "start", "target": "classify"},
+        {"source": "classify", "target": "route"},
+        {"source": "route", "source_handle": "refund", "target": "review"},
+        {"source": "route", "source_handle": "default", "target": "reply"},
+        {"source": "review", "target": "reply"},
+    ],
+}  # fmt: skip
+
+
+def _paths(value, prefix=()) -> list[tuple]:
+    """Every place in a JSON value: the keys and indexes that lead to it."""
+    found = [prefix] if prefix else []
+    if isinstance(value, dict | list):
+        for key, child in value.items() if isinstance(value, dict) else enumerate(value):
+            found += _paths(child, (*prefix, key))
+    return found
+
+
+def _mutate(flow: dict, mutations: list[tuple[tuple, object]]) -> dict:
+    flow = json.loads(json.dumps(flow))
+    for path, value in mutations:
+        parent = flow
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            if value is REMOVE:
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation moved that place away
+    return flow
+
+
+REMOVE = object()
+near_valid_flows = st.lists(
+    st.tuples(st.sampled_from(_paths(VALID_FLOW)), json_values | st.just(REMOVE)),
+    min_size=1,
+    max_size=3,
+).map(lambda mutations: _mutate(VALID_FLOW, mutations))
+generated_flows = malformed_flows | near_valid_flows
+
+
 def assert_not_a_server_error(response) -> None:
     assert response.status_code != 500, response.content[:500]
     if 400 <= response.status_code < 500:
@@ -279,7 +344,7 @@ def run_generated_flows(clients, examples: int, capsys) -> Counter:
     """Save, compile and legacy-deploy each generated flow; tally the answers."""
     tally: Counter = Counter()
 
-    @given(flow=malformed_flows)
+    @given(flow=generated_flows)
     @settings(
         max_examples=examples,
         derandomize=True,  # the same flows on every run and machine

@@ -27,6 +27,8 @@ from flows.models import FLOW_NAME_MAX_LENGTH, Flow
 from flows.selectors import flow_version_content, flow_versions, flows_for_tenant
 from flows.services import flow_compile, flow_create, flow_delete, flow_update
 from scaiflow.api import TenantAPIView, parse_if_match
+from scaiflow.errors import InvalidRequest
+from scaiflow.schema import NO_NUL
 from scaiflow.schema import error as _error
 
 DESCRIPTION_MAX_LENGTH = 10_000
@@ -181,12 +183,19 @@ class FlowListView(TenantAPIView):
         summary="List flows",
         description="The tenant's flows, most recently changed first.",
         parameters=[
-            OpenApiParameter("search", OpenApiTypes.STR, description="Part of the name."),
+            OpenApiParameter(
+                "search", OpenApiTypes.STR, pattern=NO_NUL, description="Part of the name."
+            ),
         ],
         responses={200: FlowOutput(many=True), 404: _error("`not_found`: no such page.")},
     )
     def get(self, request):
         search = request.query_params.get("search", "").strip()[:SEARCH_MAX_LENGTH]
+        if "\x00" in search:  # PostgreSQL cannot compare with it: a 400, not a 500
+            raise InvalidRequest(
+                "search must not contain NUL characters.",
+                fields={"search": ["Null characters are not allowed."]},
+            )
         page = self.paginate_queryset(flows_for_tenant(tenant=self.tenant, search=search))
         context = {"latest_deployments": latest_deployments(flows=page)}
         return self.get_paginated_response(FlowOutput(page, many=True, context=context).data)

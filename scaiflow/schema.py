@@ -10,7 +10,8 @@ from how the API is built is added here, once, so no operation forgets it:
 - a paginated list can answer 400 (a bad `page_size`) and 404 (a page past the last);
 - a throttled operation can answer 429 (with `Retry-After`);
 - every response carries `X-Request-ID`;
-- every 4xx/5xx response has SPEC §2's body (the `Error` component).
+- every 4xx/5xx response has SPEC §2's body (the `Error` component);
+- request strings say they cannot hold NUL characters (DRF refuses them).
 """
 
 from __future__ import annotations
@@ -83,8 +84,22 @@ GENERIC_ERRORS = {
 }
 
 
+# DRF's CharField refuses NUL characters in input; the schema says so.
+NO_NUL = r"^[^\x00]*$"
+
+
 class ScaiflowAutoSchema(AutoSchema):
     """drf-spectacular's AutoSchema with the house rules of the module docstring."""
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and schema.get("type") == "string"
+        ):
+            schema.setdefault("pattern", NO_NUL)
+        return schema
 
     def _generic_error_codes(self) -> list[str]:
         codes = []

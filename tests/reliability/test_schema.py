@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from contextlib import contextmanager
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, settings
 from rest_framework.test import APIClient
 from schemathesis.config import SchemathesisConfig
@@ -74,6 +76,20 @@ CONFIG = SchemathesisConfig.from_dict(
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application(), config=CONFIG)
 
 
+@contextmanager
+def test_connection_kept():
+    """schemathesis calls the WSGI app itself, not through Django's test client, so Django's
+    request signals fire and would close the test's connection (mid-transaction) after the
+    call; Django's test client disconnects that handler around each request for this reason."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
 @pytest.fixture
 def seed(db, devstack_settings, settings) -> dict:
     """acme with a flow (two versions) deployed once; the tokens to call with."""
@@ -114,7 +130,7 @@ def call_and_validate(case, seed: dict, tally: Counter) -> None:
         if name in params and len(str(params[name])) % 2 == 0:
             params[name] = seed[name]
     token = API_TOKEN if case.path == LEGACY_PATH else seed["jwt"]
-    with transaction.atomic():
+    with test_connection_kept(), transaction.atomic():
         try:
             response = case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
         finally:
@@ -163,6 +179,26 @@ def test_a_bad_page_size_is_a_400_not_the_default(acme_user, page_size):
     response = acme_user.get("/api/v1/flows", {"page_size": page_size})
     assert response.status_code == 400
     assert response.json()["detail"]["fields"] == {"page_size": ["A whole number from 1 to 200."]}
+
+
+@pytest.mark.parametrize("page", ["", "0", "last", "one"])
+def test_a_bad_page_is_a_400_not_the_first_page(acme_user, page):
+    """`?page=` answered the first page though the schema says an integer from 1."""
+    response = acme_user.get("/api/v1/audit", {"page": page})
+    assert response.status_code == 400
+    assert response.json()["detail"]["fields"] == {"page": ["A whole number from 1."]}
+
+
+def test_a_page_past_the_last_is_a_404(acme_user):
+    assert acme_user.get("/api/v1/flows", {"page": "2"}).status_code == 404
+
+
+def test_request_strings_say_they_hold_no_nul(openapi, acme_user):
+    """DRF refuses NUL in strings: a schema-valid name was rejected until the schema said so."""
+    name = openapi["components"]["schemas"]["FlowCreateInputRequest"]["properties"]["name"]
+    assert name["pattern"] == r"^[^\x00]*$"
+    response = acme_user.post("/api/v1/flows", {"name": "a\x00b", "content": {}}, format="json")
+    assert response.status_code == 400
 
 
 def test_a_good_page_size_still_pages(acme_user):
@@ -228,3 +264,25 @@ def test_deploy_declares_the_spec_error_matrix(openapi):
     } == set(deploy)
     assert "Retry-After" in deploy["429"]["headers"]
     assert "Location" in deploy["201"]["headers"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/flows/a%00b",
+        "/api/v1/flows/a%00b/versions",
+        "/api/v1/deployments/a%00b",
+        "/api/v1/flows/" + "x" * 65,
+    ],
+)
+def test_an_id_with_a_nul_is_a_404_not_a_500(acme_user, path):
+    """PostgreSQL cannot compare a string holding NUL: the lookup was a 500 there."""
+    response = acme_user.get(path)
+    assert response.status_code == 404
+    assert response.json()["detail"]["error"] == "not_found"
+
+
+def test_a_search_with_a_nul_is_a_400_not_a_500(acme_user):
+    response = acme_user.get("/api/v1/flows", {"search": "a\x00b"})
+    assert response.status_code == 400
+    assert response.json()["detail"]["fields"] == {"search": ["Null characters are not allowed."]}

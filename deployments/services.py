@@ -35,6 +35,7 @@ from scaiflow.errors import (
     InvalidRequest,
     VersionConflict,
     internal_error,
+    without_nul,
 )
 from scaiflow.middleware import current_request_id
 from tenants.audit import audit_record
@@ -235,6 +236,7 @@ def legacy_deploy(
     Each call creates a new Core (there is no flow to remember one by); a record is written.
     """
     name = content.get("name") if isinstance(content.get("name"), str) else ""
+    name = without_nul(name)  # any string: the record must still save on PostgreSQL
     deployment = _record_start(
         tenant=tenant, flow=None, flow_name=name[:200] or "(unsaved flow)", actor=actor
     )

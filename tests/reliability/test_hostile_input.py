@@ -210,6 +210,26 @@ def test_an_oversized_declared_length_is_a_413_before_reading(clients, flow_id, 
     assert_error_body(response, 413, "flow_too_large")
 
 
+def test_a_legacy_deploy_of_a_flow_named_with_a_nul_is_not_a_500(clients):
+    """The record keeps the content's name: with a NUL it failed to save on PostgreSQL."""
+    flow = {"name": "a\x00b", "nodes": [{"id": "a\x00", "kind": "x\x00"}], "edges": []}
+    response = clients["service"].post(LEGACY, {"content": flow}, format="json")
+    detail = assert_error_body(response, 400, "compile_error")
+    assert "\x00" not in json.dumps(detail)
+
+
+def test_error_details_hold_no_nul():
+    """Details quote what callers sent, and are stored: PostgreSQL's jsonb cannot hold NUL."""
+    from scaiflow.errors import InvalidRequest
+
+    detail = InvalidRequest("bad \x00", fields={"n\x00": ["x\x00"]}).as_detail()
+    assert detail == {
+        "error": "invalid_request",
+        "message": "bad \ufffd",
+        "fields": {"n\ufffd": ["x\ufffd"]},
+    }
+
+
 # --- Generated malformed flows ---------------------------------------------------------------
 
 KINDS = ["trigger", "llm", "plugin", "branch", "transform", "queue", "output"]

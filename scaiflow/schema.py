@@ -11,7 +11,8 @@ from how the API is built is added here, once, so no operation forgets it:
 - a throttled operation can answer 429 (with `Retry-After`);
 - every response carries `X-Request-ID`;
 - every 4xx/5xx response has SPEC §2's body (the `Error` component);
-- request strings say they cannot hold NUL characters (DRF refuses them).
+- request strings say they cannot hold NUL characters, nor be blank once trimmed, when
+  DRF refuses that.
 """
 
 from __future__ import annotations
@@ -84,8 +85,10 @@ GENERIC_ERRORS = {
 }
 
 
-# DRF's CharField refuses NUL characters in input; the schema says so.
+# DRF's CharField refuses NUL characters in input, and trims whitespace before refusing a
+# blank string; the schema says so.
 NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
 
 
 class ScaiflowAutoSchema(AutoSchema):
@@ -98,7 +101,8 @@ class ScaiflowAutoSchema(AutoSchema):
             and isinstance(field, serializers.CharField)
             and schema.get("type") == "string"
         ):
-            schema.setdefault("pattern", NO_NUL)
+            blank_allowed = field.allow_blank or not field.trim_whitespace
+            schema.setdefault("pattern", NO_NUL if blank_allowed else NOT_BLANK)
         return schema
 
     def _generic_error_codes(self) -> list[str]:

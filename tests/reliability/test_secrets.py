@@ -167,7 +167,9 @@ def test_the_canary_key_comes_out_of_nothing(keyed, caplog, capsys):
     missing = api_operations(responses[-3]) - covered
     assert not missing, f"operations the canary test does not exercise: {sorted(missing)}"
     assert all(page.status_code == 200 for page in pages), [
-        (page.request["PATH_INFO"], page.status_code) for page in pages if page.status_code != 200
+        (page.request["PATH_INFO"], page.status_code, page.get("Location"))
+        for page in pages
+        if page.status_code != 200
     ]
     for response in responses + pages:
         where = f"{response.request['REQUEST_METHOD']} {response.request['PATH_INFO']}"

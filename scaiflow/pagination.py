@@ -4,7 +4,10 @@ from scaiflow.errors import InvalidRequest
 
 
 def _whole_number(raw: str, *, low: int, high: int | None = None) -> bool:
-    return raw.isascii() and raw.isdigit() and low <= int(raw) <= (high or int(raw))
+    # At most 12 digits: int() of thousands of digits raises, and no page is that far.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):
+        return False
+    return low <= int(raw) <= (high or int(raw))
 
 
 class PageNumberPagination(pagination.PageNumberPagination):

@@ -1,6 +1,6 @@
 from rest_framework import pagination
 
-from scaiflow.errors import InvalidRequest
+from scaiflow.errors import InvalidRequest, NotFound
 
 
 def _whole_number(raw: str, *, low: int, high: int | None = None) -> bool:
@@ -13,9 +13,9 @@ def _whole_number(raw: str, *, low: int, high: int | None = None) -> bool:
 class PageNumberPagination(pagination.PageNumberPagination):
     """`?page=N&page_size=M` (at most 200); answers `count`, `next`, `previous`, `results`.
 
-    A `page` or `page_size` that is not a whole number in range is a 400, as the schema says,
-    rather than silently the first page or the default size (DRF's way). A page past the last
-    one is a 404.
+    A `page` that is not a page (blank, not a whole number from 1, past the last) is a 404,
+    rather than silently the first page (DRF's way with a blank one). A `page_size` that is not
+    a whole number from 1 to 200 is a 400, rather than silently the default size.
     """
 
     page_size_query_param = "page_size"
@@ -27,10 +27,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
         if raw is None:
             return 1
         if not _whole_number(raw, low=1):
-            raise InvalidRequest(
-                "page must be a whole number from 1.",
-                fields={"page": ["A whole number from 1."]},
-            )
+            raise NotFound("No such page.")
         return int(raw)
 
     def get_page_size(self, request):

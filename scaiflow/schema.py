@@ -7,7 +7,7 @@ from how the API is built is added here, once, so no operation forgets it:
 - every authenticated operation can answer 401 (with `WWW-Authenticate`);
 - an operation with a request body can answer 400, 413 and 415 (the JSON parser);
 - an operation with a path parameter can answer 404;
-- a paginated list can answer 400 (a bad `page_size`) and 404 (a page past the last);
+- a paginated list can answer 400 (a bad `page_size`) and 404 (no such page);
 - a throttled operation can answer 429 (with `Retry-After`);
 - every response carries `X-Request-ID`;
 - every 4xx/5xx response has SPEC §2's body (the `Error` component);
@@ -114,7 +114,7 @@ class ScaiflowAutoSchema(AutoSchema):
         if "{" in self.path:
             codes.append("404")
         if self.method == "GET" and self._get_paginator() and self._is_list_view():
-            codes += ["400", "404"]  # a bad page_size; a page past the last
+            codes += ["400", "404"]  # a bad page_size; no such page
         if self.view.get_throttles():
             codes.append("429")
         return codes

@@ -4,6 +4,7 @@ schemes, SPEC §2's error body, and the errors every operation can answer by con
 Views declare what is particular to them (their 2xx body, 409/412/422/502/503...). What follows
 from how the API is built is added here, once, so no operation forgets it:
 
+- every operation can answer 406 (JSON is the only media type it answers);
 - every authenticated operation can answer 401 (with `WWW-Authenticate`);
 - an operation with a request body can answer 400, 413 and 415 (the JSON parser);
 - an operation with a path parameter can answer 404;
@@ -79,6 +80,7 @@ GENERIC_ERRORS = {
     "400": "`invalid_request`: the request is malformed (`fields` names the bad fields).",
     "401": "`not_authenticated`: no valid credentials.",
     "404": "`not_found`: no such object in your tenant.",
+    "406": "`not_acceptable`: the `Accept` header names no JSON type.",
     "413": "`flow_too_large`: the body is larger than SCAIFLOW_MAX_FLOW_BYTES.",
     "415": "`unsupported_media_type`: the body is not `application/json`.",
     "429": "`throttled`: too many deploys; retry after `Retry-After` seconds.",
@@ -106,7 +108,7 @@ class ScaiflowAutoSchema(AutoSchema):
         return schema
 
     def _generic_error_codes(self) -> list[str]:
-        codes = []
+        codes = ["406"]  # content negotiation: JSON is the only answer
         if self.get_auth():
             codes.append("401")
         if self.method in BODY_METHODS:

@@ -257,6 +257,13 @@ def test_every_operation_declares_401_and_every_response_the_request_id(openapi)
             assert response["headers"]["X-Request-ID"]["required"], (label, code)
 
 
+def test_a_non_json_accept_header_is_a_406_every_operation_declares(openapi, acme_user):
+    response = acme_user.get("/api/v1/flows", HTTP_ACCEPT="application/xml")
+    assert response.status_code == 406
+    assert response.json()["detail"]["error"] == "not_acceptable"
+    assert all("406" in operation["responses"] for _, operation in operations(openapi))
+
+
 def test_deploy_declares_the_spec_error_matrix(openapi):
     deploy = openapi["paths"]["/api/v1/flows/{flow_id}/deploy"]["post"]["responses"]
     assert {
@@ -264,6 +271,7 @@ def test_deploy_declares_the_spec_error_matrix(openapi):
         "400",
         "401",
         "404",
+        "406",
         "409",
         "412",
         "413",

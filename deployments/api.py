@@ -24,11 +24,50 @@ from flows.selectors import flow_get
 from scaiflow.api import TenantAPIView, parse_if_match
 from scaiflow.auth import SharedTokenAuthentication
 from scaiflow.errors import ApiError, InvalidRequest, NotFound, error_response
+from scaiflow.schema import error
 
 # RFC 9745 / RFC 8594: when /dev/deploy was deprecated and when it goes away.
 LEGACY_DEPRECATED_AT = 1767225600  # 2026-01-01T00:00:00Z
 LEGACY_SUNSET = "Thu, 01 Jul 2027 00:00:00 GMT"
 LEGACY_SUCCESSOR = '</api/v1/flows/{flow_id}/deploy>; rel="successor-version"'
+
+
+# What a deploy can answer besides 201 (SPEC §4's error matrix); 400/401/404/429 come from
+# scaiflow.schema's house rules.
+DEPLOY_ERRORS = {
+    400: error("`compile_error` with `messages`, or `invalid_request` with `fields`."),
+    409: error("`deploy_in_progress` with `deployment_id`: another deploy of the flow runs."),
+    412: error(
+        "`missing_scaigrid_credentials`: no credential to call ScaiGrid with; or "
+        "`version_conflict`: If-Match names an old version."
+    ),
+    422: error("`idempotency_key_reused`: the same Idempotency-Key with another request."),
+    502: error(
+        "An upstream failed: `scaiqueue_auth`, `scaiqueue_provision_failed`, "
+        "`scaicore_create_failed`, `scaicore_publish_failed`, `scaicore_unpublish_failed` or "
+        "`scaivault_unavailable`; with `deployment_id`."
+    ),
+    503: error("`flow_storage_unavailable`: the flow's content could not be read."),
+}
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description=f"Replays the first answer for 24 h; at most {MAX_KEY_LENGTH} characters.",
+)
+LOCATION = OpenApiParameter(
+    "Location", str, OpenApiParameter.HEADER, response=[201], description="The deployment."
+)
+PAGE_NOT_FOUND = error("`not_found`: no such page.")
+LEGACY_HEADERS = [
+    OpenApiParameter(name, str, OpenApiParameter.HEADER, response=True, required=True,
+                     description=description)
+    for name, description in (
+        ("Deprecation", "When the endpoint was deprecated (RFC 9745)."),
+        ("Sunset", "When it goes away (RFC 8594)."),
+        ("Link", "Its successor: `/api/v1/flows/{flow_id}/deploy`."),
+    )
+]  # fmt: skip
 
 
 class DeployRateThrottle(SimpleRateThrottle):
@@ -155,8 +194,17 @@ class FlowDeployView(TenantAPIView):
 
     @extend_schema(
         request=DeployInput,
-        responses={201: DeploymentOutput},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        responses={201: DeploymentOutput, **DEPLOY_ERRORS},
+        parameters=[
+            IDEMPOTENCY_KEY,
+            LOCATION,
+            OpenApiParameter(
+                "If-Match",
+                str,
+                OpenApiParameter.HEADER,
+                description="Deploy only when the flow's version is this one (else 412).",
+            ),
+        ],
         operation_id="flows_deploy",
     )
     def post(self, request, flow_id: str):
@@ -196,8 +244,8 @@ class DeploymentRollbackView(TenantAPIView):
 
     @extend_schema(
         request=None,
-        responses={201: DeploymentOutput},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        responses={201: DeploymentOutput, **DEPLOY_ERRORS},
+        parameters=[IDEMPOTENCY_KEY, LOCATION],
         operation_id="deployments_rollback",
     )
     def post(self, request, deployment_id: str):
@@ -223,12 +271,17 @@ class DeploymentList(TenantAPIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("status", str, enum=Status.values)],
+        responses={
+            200: DeploymentOutput(many=True),
+            400: error("`invalid_request`: an unknown `status`."),
+            404: PAGE_NOT_FOUND,
+        },
         operation_id="deployments_list",
     )
     def get(self, request):
         deployments = self.get_queryset().order_by("-created_at")
         wanted = request.query_params.get("status")
-        if wanted:
+        if wanted is not None:
             if wanted not in Status.values:
                 raise InvalidRequest(f"status must be one of {', '.join(Status.values)}.")
             deployments = deployments.filter(status=wanted)
@@ -239,7 +292,13 @@ class DeploymentList(TenantAPIView):
 class FlowDeploymentList(DeploymentList):
     """One flow's deployments, newest first."""
 
-    @extend_schema(operation_id="flows_deployments_list")
+    @extend_schema(
+        responses={
+            200: DeploymentOutput(many=True),
+            404: error("`not_found`: no such flow in your tenant, or no such page."),
+        },
+        operation_id="flows_deployments_list",
+    )
     def get(self, request, flow_id: str):
         flow = flow_get(tenant=self.tenant, flow_id=flow_id)
         deployments = self.get_queryset().filter(flow=flow).order_by("-created_at")
@@ -278,7 +337,12 @@ class LegacyDeployView(TenantAPIView):
 
     @extend_schema(
         request=LegacyDeployInput,
-        responses={200: LegacyDeployOutput},
+        responses={
+            200: LegacyDeployOutput,
+            **DEPLOY_ERRORS,
+            404: error("`not_found`: SCAIFLOW_API_TOKEN is unset, so the path is off."),
+        },
+        parameters=[IDEMPOTENCY_KEY, *LEGACY_HEADERS],
         deprecated=True,
         operation_id="dev_deploy",
     )

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import re
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from deployments.events import scaicore_events_poll
+from deployments.events import MAX_CURSOR_CHARS, scaicore_events_poll
 from scaiflow.api import TenantAPIView
+from scaiflow.schema import error
 
 
 class EventsQuery(serializers.Serializer):
-    flow_id = serializers.CharField(max_length=64)
-    since = serializers.CharField(required=False, allow_blank=True)
+    flow_id = serializers.CharField(max_length=64, help_text="The flow's id.")
+    since = serializers.RegexField(
+        r"^[A-Za-z0-9_-]*$",
+        max_length=MAX_CURSOR_CHARS,
+        required=False,
+        allow_blank=True,
+        help_text="The `cursor` of the previous answer (opaque); another value is a 400.",
+    )
 
 
 # What a poll normally sends: ids and cursors as this API gives them (url-safe base64).
 _PLAIN_FLOW_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_PLAIN_CURSOR = re.compile(r"[A-Za-z0-9_-]*")
+_PLAIN_CURSOR = re.compile(rf"[A-Za-z0-9_-]{{0,{MAX_CURSOR_CHARS}}}")
 
 
 def events_query(params) -> tuple[str, str | None]:
@@ -56,19 +63,14 @@ class ScaicoreEventsView(TenantAPIView):
     """The flow's Cores' events after `since`, merged in time order (ScaiKey callers only)."""
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("flow_id", str, required=True, description="The flow's id."),
-            OpenApiParameter(
-                "since", str, description="The `cursor` of the previous answer (opaque)."
-            ),
-        ],
+        parameters=[EventsQuery],
         responses={
             200: EventsOutput,
-            400: OpenApiResponse(description="`invalid_request`: no flow_id, or a bad cursor."),
-            403: OpenApiResponse(description="`scaikey_required`: not signed in with ScaiKey."),
-            404: OpenApiResponse(description="`not_found`: no such flow in your tenant."),
-            502: OpenApiResponse(
-                description="`scaicore_events_failed`: every Core's events call failed; "
+            400: error("`invalid_request`: no flow_id, or a bad cursor."),
+            403: error("`scaikey_required`: not signed in with ScaiKey."),
+            404: error("`not_found`: no such flow in your tenant."),
+            502: error(
+                "`scaicore_events_failed`: every Core's events call failed; "
                 "`status` is the upstream status."
             ),
         },

@@ -24,7 +24,7 @@ from flows.models import Flow
 from flows.selectors import flow_version_content
 from flows.storage import FlowStorageError
 from scaiflow.auth import Principal
-from scaiflow.errors import FlowStorageUnavailable, InvalidRequest, VersionConflict
+from scaiflow.errors import FlowStorageUnavailable, InvalidRequest, VersionConflict, without_nul
 from tenants.audit import audit_record
 from tenants.models import AuditKind, Tenant
 
@@ -116,6 +116,7 @@ def legacy_deploy(
     Each call creates a new Core (there is no flow to remember one by); a record is written.
     """
     name = content.get("name") if isinstance(content.get("name"), str) else ""
+    name = without_nul(name)  # any string: the record must still save on PostgreSQL
     deployment = record_start(
         tenant=tenant, flow=None, flow_name=name[:200] or "(unsaved flow)", actor=actor
     )

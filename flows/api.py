@@ -14,7 +14,6 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
 )
@@ -28,6 +27,9 @@ from flows.models import FLOW_NAME_MAX_LENGTH, Flow
 from flows.selectors import flow_version_content, flow_versions, flows_for_tenant
 from flows.services import flow_compile, flow_create, flow_delete, flow_update
 from scaiflow.api import TenantAPIView, parse_if_match
+from scaiflow.errors import InvalidRequest
+from scaiflow.schema import NO_NUL
+from scaiflow.schema import error as _error
 
 DESCRIPTION_MAX_LENGTH = 10_000
 SEARCH_MAX_LENGTH = 200
@@ -123,21 +125,7 @@ class FlowVersionDetailOutput(FlowVersionOutput):
         return self.context["content"]
 
 
-class ErrorDetailOutput(serializers.Serializer):
-    error = serializers.CharField(help_text="A stable snake_case code.")
-    message = serializers.CharField()
-    fix = serializers.CharField(required=False)
-
-
-class ErrorOutput(serializers.Serializer):
-    detail = ErrorDetailOutput()
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorOutput, description=description)
-
-
-NOT_FOUND = _error("`not_found`: no such flow in your tenant.")
+NOT_FOUND = _error("`not_found`: no such flow (or version, or page) in your tenant.")
 INVALID = _error("`invalid_request` with `fields`: a malformed body.")
 TOO_LARGE = _error("`flow_too_large`: the body exceeds SCAIFLOW_MAX_FLOW_BYTES.")
 CONFLICT = _error("`version_conflict` with `current_version`: If-Match names an old version.")
@@ -195,12 +183,19 @@ class FlowListView(TenantAPIView):
         summary="List flows",
         description="The tenant's flows, most recently changed first.",
         parameters=[
-            OpenApiParameter("search", OpenApiTypes.STR, description="Part of the name."),
+            OpenApiParameter(
+                "search", OpenApiTypes.STR, pattern=NO_NUL, description="Part of the name."
+            ),
         ],
-        responses=FlowOutput(many=True),
+        responses={200: FlowOutput(many=True), 404: _error("`not_found`: no such page.")},
     )
     def get(self, request):
         search = request.query_params.get("search", "").strip()[:SEARCH_MAX_LENGTH]
+        if "\x00" in search:  # PostgreSQL cannot compare with it: a 400, not a 500
+            raise InvalidRequest(
+                "search must not contain NUL characters.",
+                fields={"search": ["Null characters are not allowed."]},
+            )
         page = self.paginate_queryset(flows_for_tenant(tenant=self.tenant, search=search))
         context = {"latest_deployments": latest_deployments(flows=page)}
         return self.get_paginated_response(FlowOutput(page, many=True, context=context).data)
@@ -359,7 +354,9 @@ class FlowCompileView(FlowAPIView):
         responses={200: CompileOutput, 404: NOT_FOUND, 503: STORAGE_DOWN},
     )
     def post(self, request, flow_id: str):
-        data = validated(CompileInput, request.data or {})
+        # The body is optional (none, or null, compiles the latest version); a list is a 400.
+        body = request.data
+        data = validated(CompileInput, {} if body is None else body)
         stored = flow_version_content(
             tenant=self.tenant, flow=self.get_object(), number=data.get("version")
         )

@@ -54,7 +54,23 @@ class ApiError(Exception):
         if self.fix:
             detail["fix"] = self.fix
         detail.update(self.extra)
-        return detail
+        return without_nul(detail)
+
+
+def without_nul(value: Any) -> Any:
+    """`value` with every NUL in its strings replaced by U+FFFD.
+
+    Error details quote what callers sent (a node id, a name) and are stored as well as
+    answered (deployment records, idempotency replays); PostgreSQL's text and jsonb cannot
+    hold NUL, so a detail holding one would fail to save.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(item) for item in value]
+    return value
 
 
 class InvalidRequest(ApiError):

@@ -265,7 +265,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "scaiflow.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "scaiflow.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "scaiflow.schema.ScaiflowAutoSchema",
+    "DEFAULT_METADATA_CLASS": "scaiflow.metadata.Metadata",
     "DEFAULT_THROTTLE_RATES": {"deploy": SCAIFLOW_DEPLOY_RATE},
     "UNAUTHENTICATED_USER": None,
 }

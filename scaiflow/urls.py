@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import include, path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from deployments.api import (
@@ -22,6 +22,22 @@ from flows.api import (
 from scaiflow import errors, health
 from tenants.api import AuditListView, ScaigridCredentialsView, TenantMeView
 
+
+class ObjectIdConverter:
+    """Flow and deployment ids (`flw_…`, `dep_…`): letters, digits, `_` and `-`. Anything else
+    (a NUL, which PostgreSQL cannot even compare) is no such object: the API's 404."""
+
+    regex = "[A-Za-z0-9_-]{1,64}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ObjectIdConverter, "id")
+
 api_v1 = [
     path("tenants/me", TenantMeView.as_view(), name="tenant-me"),
     path(
@@ -30,25 +46,25 @@ api_v1 = [
         name="tenant-scaigrid-credentials",
     ),
     path("flows", FlowListView.as_view(), name="flow-list"),
-    path("flows/<str:flow_id>", FlowDetailView.as_view(), name="flow-detail"),
-    path("flows/<str:flow_id>/versions", FlowVersionListView.as_view(), name="flow-version-list"),
+    path("flows/<id:flow_id>", FlowDetailView.as_view(), name="flow-detail"),
+    path("flows/<id:flow_id>/versions", FlowVersionListView.as_view(), name="flow-version-list"),
     path(
-        "flows/<str:flow_id>/versions/<int:number>",
+        "flows/<id:flow_id>/versions/<int:number>",
         FlowVersionDetailView.as_view(),
         name="flow-version-detail",
     ),
     path(
-        "flows/<str:flow_id>/versions/<int:a>/diff/<int:b>",
+        "flows/<id:flow_id>/versions/<int:a>/diff/<int:b>",
         FlowVersionDiffView.as_view(),
         name="flow-version-diff",
     ),
-    path("flows/<str:flow_id>/compile", FlowCompileView.as_view(), name="flow-compile"),
-    path("flows/<str:flow_id>/deploy", FlowDeployView.as_view(), name="flow-deploy"),
-    path("flows/<str:flow_id>/deployments", FlowDeploymentList.as_view(), name="flow-deployments"),
+    path("flows/<id:flow_id>/compile", FlowCompileView.as_view(), name="flow-compile"),
+    path("flows/<id:flow_id>/deploy", FlowDeployView.as_view(), name="flow-deploy"),
+    path("flows/<id:flow_id>/deployments", FlowDeploymentList.as_view(), name="flow-deployments"),
     path("deployments", DeploymentList.as_view(), name="deployment-list"),
-    path("deployments/<str:deployment_id>", DeploymentDetail.as_view(), name="deployment-detail"),
+    path("deployments/<id:deployment_id>", DeploymentDetail.as_view(), name="deployment-detail"),
     path(
-        "deployments/<str:deployment_id>/rollback",
+        "deployments/<id:deployment_id>/rollback",
         DeploymentRollbackView.as_view(),
         name="deployment-rollback",
     ),

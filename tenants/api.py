@@ -1,12 +1,13 @@
 from django.core.exceptions import ValidationError
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from scaiflow.api import IsTenantAdmin, TenantAPIView
 from scaiflow.errors import InvalidRequest, NotFound
+from scaiflow.schema import error
 from tenants.models import AuditEntry, AuditKind, CredentialStorage
 from tenants.selectors import scaigrid_credential_for_tenant
 from tenants.services import scaigrid_credential_delete, scaigrid_credential_set
@@ -79,7 +80,7 @@ class ScaigridCredentialsView(TenantAPIView):
         operation_id="tenants_me_scaigrid_credentials_get",
         responses={
             200: ScaigridCredentialsOutput,
-            404: OpenApiResponse(description="No key is set for the tenant."),
+            404: error("No key is set for the tenant."),
         },
     )
     def get(self, request):
@@ -96,9 +97,9 @@ class ScaigridCredentialsView(TenantAPIView):
         request=ScaigridCredentialsInput,
         responses={
             200: ScaigridCredentialsOutput,
-            400: OpenApiResponse(description="`invalid_request` with `fields`."),
-            403: OpenApiResponse(description="`permission_denied`: needs the tenant_admin role."),
-            502: OpenApiResponse(description="`scaivault_unavailable`."),
+            400: error("`invalid_request` with `fields`."),
+            403: error("`permission_denied`: needs the tenant_admin role."),
+            502: error("`scaivault_unavailable`."),
         },
     )
     @sensitive_variables()
@@ -118,9 +119,9 @@ class ScaigridCredentialsView(TenantAPIView):
     @extend_schema(
         operation_id="tenants_me_scaigrid_credentials_delete",
         responses={
-            204: OpenApiResponse(description="Deleted (also when no key was set)."),
-            403: OpenApiResponse(description="`permission_denied`: needs the tenant_admin role."),
-            502: OpenApiResponse(description="`scaivault_unavailable`."),
+            204: None,
+            403: error("`permission_denied`: needs the tenant_admin role."),
+            502: error("`scaivault_unavailable`."),
         },
     )
     def delete(self, request):
@@ -153,11 +154,16 @@ class AuditListView(TenantAPIView):
 
     @extend_schema(
         parameters=[AuditFilter],
-        responses=AuditEntryOutput(many=True),
+        responses={
+            200: AuditEntryOutput(many=True),
+            400: error("`invalid_request` with `fields`: a bad filter."),
+            404: error("`not_found`: no such page."),
+        },
         operation_id="audit_list",
     )
     def get(self, request):
-        wanted = AuditFilter(data=request.query_params)
+        # A plain dict: a blank filter is invalid, not silently dropped (DRF's way with forms).
+        wanted = AuditFilter(data=request.query_params.dict())
         wanted.is_valid(raise_exception=True)
         filters = wanted.validated_data
         entries = self.get_queryset()

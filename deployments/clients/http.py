@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -121,6 +122,9 @@ def upstream_timer() -> Iterator[list[float]]:
         _upstream_waited.reset(token)
 
 
+# The credential is in this frame and, as headers, in every frame of requests below it: an
+# error report (Django's, for ADMINS) shows none of their variables.
+@sensitive_variables()
 def call(
     service: str,
     method: str,

@@ -1,0 +1,410 @@
+"""Hostile input through `POST /flows`, `PUT`/`PATCH /flows/{id}`, `POST /flows/{id}/compile` and
+the legacy `POST /dev/deploy`: never a 500, always SPEC §2's error body.
+
+- Fixed cases (in `make test`): oversized bodies, deep nesting, invalid UTF-8, NaN/Infinity
+  literals, numbers JSON cannot hold, lone surrogates, wrong content types, bodies that are not
+  objects. Each must be a 4xx with the error body, and with the code the SPEC names.
+- Generated malformed flows (hypothesis): FlowGraphs that are wrong in every way the generator
+  can think of (types, kinds, data, edges to nowhere, cycles, templates naming anything), each
+  saved, compiled and deployed through the legacy path. 1,000 of them in the `reliability`
+  run, a few dozen in `make test`. Upstream is devstack: the flows that do compile really
+  deploy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rest_framework.test import APIClient
+
+from tests.conftest import API_TOKEN
+
+FLOWS = "/api/v1/flows"
+LEGACY = "/api/v1/dev/deploy"
+MAX_BYTES = 2 * 1024 * 1024  # SCAIFLOW_MAX_FLOW_BYTES's default, the one production runs with
+
+FAST_EXAMPLES = 25
+FULL_EXAMPLES = 1_000
+
+
+def assert_error_body(response, status: int | None = None, code: str | None = None) -> dict:
+    """A 4xx (never a 500) in SPEC §2's JSON body; optionally this status and code."""
+    assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])
+    if status is not None:
+        assert response.status_code == status, response.content[:300]
+    assert response["Content-Type"].startswith("application/json")
+    detail = response.json()["detail"]
+    assert isinstance(detail["error"], str) and isinstance(detail["message"], str)
+    if code is not None:
+        assert detail["error"] == code, detail
+    return detail
+
+
+@pytest.fixture
+def upstream(db, devstack_settings, settings):
+    """Devstack as ScaiGrid; the legacy path deploys for acme with devstack's key."""
+    settings.SCAIFLOW_DEPLOY_RATE = "100000/min"
+    settings.SCAIFLOW_DEFAULT_TENANT = "acme"
+    settings.SCAIGRID_API_KEY = devstack_settings.api_key
+    settings.SCAIFLOW_MAX_FLOW_BYTES = MAX_BYTES
+    return devstack_settings
+
+
+@pytest.fixture
+def clients(upstream) -> dict[str, APIClient]:
+    jwt = upstream.mint_token(tenant="acme", sub="mallory")
+    user, service = APIClient(), APIClient()
+    user.credentials(HTTP_AUTHORIZATION=f"Bearer {jwt}")
+    service.credentials(HTTP_AUTHORIZATION=f"Bearer {API_TOKEN}")
+    return {"user": user, "service": service}
+
+
+@pytest.fixture
+def flow_id(clients) -> str:
+    created = clients["user"].post(FLOWS, {"name": "Target", "content": {}}, format="json")
+    assert created.status_code == 201
+    return created.json()["id"]
+
+
+# --- Fixed hostile bodies ----------------------------------------------------------------------
+
+TARGETS = [
+    "POST /flows",
+    "PUT /flows/{id}",
+    "PATCH /flows/{id}",
+    "POST compile",
+    "POST /dev/deploy",
+]
+
+
+def send(clients, flow_id: str, target: str, body: bytes, content_type: str | None, **extra):
+    method, _, where = target.partition(" ")
+    path = {
+        "/flows": FLOWS,
+        "/flows/{id}": f"{FLOWS}/{flow_id}",
+        "compile": f"{FLOWS}/{flow_id}/compile",
+        "/dev/deploy": LEGACY,
+    }[where]
+    client = clients["service" if where == "/dev/deploy" else "user"]
+    if content_type is None:
+        # No Content-Type header at all (the test client would default to multipart).
+        return client.generic(method, path, body, content_type="", **extra)
+    return client.generic(method, path, body, content_type=content_type, **extra)
+
+
+def flow_body(content: str) -> bytes:
+    return b'{"name": "Hostile", "content": ' + content.encode() + b"}"
+
+
+BAD_JSON = {
+    "invalid UTF-8": b'{"name": "\xff\xfe", "content": {}}',
+    "UTF-16": json.dumps({"name": "x", "content": {}}).encode("utf-16"),
+    "UTF-8 with a BOM": b'\xef\xbb\xbf{"name": "x", "content": {}}',
+    "NaN": flow_body('{"x": NaN}'),
+    "Infinity": flow_body('{"x": Infinity}'),
+    "-Infinity": flow_body('{"x": -Infinity}'),
+    "deep nesting": b"[" * 100_000 + b"]" * 100_000,
+    "nesting over the depth limit": flow_body("[" * 65 + "]" * 65),
+    "truncated": b'{"name": "x", "content": {',
+    "a 5000-digit number": flow_body("{" + '"x": ' + "9" * 5000 + "}"),
+    "trailing garbage": b'{"name": "x", "content": {}} {}',
+    "a lone comma": b",",
+}
+NOT_AN_OBJECT = {
+    "empty": b"",
+    "null": b"null",
+    "a list": b"[]",
+    "a string": b'"flow"',
+    "a number": b"42",
+    "content is a list": flow_body("[]"),
+    "content is a string": flow_body('"nodes"'),
+    "name is a number": b'{"name": 7, "content": {}}',
+}
+# Compile's body is `{"version"?: int}`: the flow-shaped bodies above are its wrong shapes too.
+COMPILE_BODIES = {
+    "content is a list": b'{"version": []}',
+    "content is a string": b'{"version": "one"}',
+    "name is a number": b'{"version": 0}',
+    "a number": b'{"version": true}',
+}
+# Compile's body is optional (none compiles the latest version); PATCH without fields changes
+# nothing. Both answer 200 to an empty body, rightly.
+OPTIONAL_BODIES = {
+    ("POST compile", "empty"),
+    ("POST compile", "null"),
+    ("PATCH /flows/{id}", "empty"),
+}
+UNREPRESENTABLE = {
+    "a number out of float range": flow_body('{"x": 1e999}'),
+    "a lone surrogate in the content": flow_body('{"x": "\\ud800"}'),
+    "a lone surrogate in the name": b'{"name": "\\udfff", "content": {}}',
+    "a NUL in the name": b'{"name": "a\\u0000b", "content": {}}',
+}
+WRONG_TYPES = {
+    "text/plain": "text/plain",
+    "form": "application/x-www-form-urlencoded",
+    "multipart": "multipart/form-data; boundary=xyz",
+    "XML": "application/xml",
+    "JSON with a suffix": "application/problem+json",
+    "none": None,
+}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("case", list(BAD_JSON))
+def test_malformed_json_is_a_400(clients, flow_id, target, case):
+    response = send(clients, flow_id, target, BAD_JSON[case], "application/json")
+    assert_error_body(response, 400, "invalid_request")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("case", list(NOT_AN_OBJECT))
+def test_bodies_of_the_wrong_shape_are_a_400(clients, flow_id, target, case):
+    if (target, case) in OPTIONAL_BODIES:
+        pytest.skip("no body is a valid request here")
+    body = NOT_AN_OBJECT[case] if target != "POST compile" else COMPILE_BODIES.get(case, b"[]")
+    response = send(clients, flow_id, target, body, "application/json")
+    assert_error_body(response, 400)
+
+
+def test_a_list_body_to_compile_is_a_400_not_the_latest_version(clients, flow_id):
+    """`[]` is falsy: compile took it for "no body" and compiled the latest version."""
+    response = send(clients, flow_id, "POST compile", b"[]", "application/json")
+    assert_error_body(response, 400, "invalid_request")
+
+
+@pytest.mark.parametrize("target", [t for t in TARGETS if t != "POST compile"])
+@pytest.mark.parametrize("case", list(UNREPRESENTABLE))
+def test_values_that_cannot_be_stored_are_a_400(clients, flow_id, target, case):
+    """Valid JSON whose values JSON output, UTF-8 or the database cannot hold."""
+    response = send(clients, flow_id, target, UNREPRESENTABLE[case], "application/json")
+    assert_error_body(response, 400)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("case", list(WRONG_TYPES))
+def test_wrong_content_types_are_a_415(clients, flow_id, target, case):
+    body = json.dumps({"name": "x", "content": {}}).encode()
+    response = send(clients, flow_id, target, body, WRONG_TYPES[case])
+    detail = assert_error_body(response, 415, "unsupported_media_type")
+    assert "application/json" in detail["fix"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_an_oversized_body_is_a_413(clients, flow_id, target):
+    padding = "x" * MAX_BYTES
+    body = flow_body(json.dumps({"padding": padding}))
+    response = send(clients, flow_id, target, body, "application/json")
+    assert assert_error_body(response, 413, "flow_too_large")["limit"] == MAX_BYTES
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_an_oversized_declared_length_is_a_413_before_reading(clients, flow_id, target):
+    response = send(
+        clients, flow_id, target, b"{}", "application/json", CONTENT_LENGTH=str(MAX_BYTES + 1)
+    )
+    assert_error_body(response, 413, "flow_too_large")
+
+
+def test_a_legacy_deploy_of_a_flow_named_with_a_nul_is_not_a_500(clients):
+    """The record keeps the content's name: with a NUL it failed to save on PostgreSQL."""
+    flow = {"name": "a\x00b", "nodes": [{"id": "a\x00", "kind": "x\x00"}], "edges": []}
+    response = clients["service"].post(LEGACY, {"content": flow}, format="json")
+    detail = assert_error_body(response, 400, "compile_error")
+    assert "\x00" not in json.dumps(detail)
+
+
+def test_error_details_hold_no_nul():
+    """Details quote what callers sent, and are stored: PostgreSQL's jsonb cannot hold NUL."""
+    from scaiflow.errors import InvalidRequest
+
+    detail = InvalidRequest("bad \x00", fields={"n\x00": ["x\x00"]}).as_detail()
+    assert detail == {
+        "error": "invalid_request",
+        "message": "bad \ufffd",
+        "fields": {"n\ufffd": ["x\ufffd"]},
+    }
+
+
+# --- Generated malformed flows ---------------------------------------------------------------
+
+KINDS = ["trigger", "llm", "plugin", "branch", "transform", "queue", "output"]
+IDS = ["start", "a", "b", "reply", ""]
+DATA_KEYS = [
+    "type", "schedule", "role", "prompt", "output", "plugin", "args", "cases", "set", "scope",
+    "queue", "title", "payload", "value",
+]  # fmt: skip
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+    st.sampled_from(["{{start.message}}", "{{a.text}}", "{{nowhere.x}}", "{{", "chat", "}}"]),
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+node_ids = st.sampled_from(IDS) | json_values
+nodes = st.fixed_dictionaries(
+    {"id": node_ids, "kind": st.sampled_from(KINDS) | json_values},
+    optional={
+        "data": st.dictionaries(st.sampled_from(DATA_KEYS), json_values, max_size=5) | json_values,
+        "position": json_values,
+    },
+)
+edges = st.fixed_dictionaries(
+    {"source": node_ids, "target": node_ids},
+    optional={"source_handle": st.sampled_from(["default", "refund"]) | json_values},
+)
+configs = st.fixed_dictionaries(
+    {},
+    optional={
+        "llm_roles": st.dictionaries(st.sampled_from(["main", "triage", ""]), json_values),
+        "scaiqueue": json_values,
+        "publish_as_model": json_values,
+        "group_ids": json_values,
+    },
+)
+malformed_flows = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.text(max_size=20) | json_values,
+        "config": configs | json_values,
+        "nodes": st.lists(nodes | json_values, max_size=6) | json_values,
+        "edges": st.lists(edges | json_values, max_size=8) | json_values,
+        "extra": json_values,
+    },
+)
+
+
+# Near-valid flows: a flow that compiles, with a few of its values replaced or removed, so the
+# generated input also reaches the compiler's later passes and the deploy pipeline.
+VALID_FLOW = {
+    "name": "Support triage",
+    "config": {
+        "llm_roles": {"triage": {"model": "scai-large", "temperature": 0.2}},
+        "scaiqueue": {
+            "scope": {"slug": "support", "name": "Support", "config": {}},
+            "queues": [{"slug": "review", "name": "Human review", "config": {"sla_minutes": 60}}],
+        },
+    },
+    "nodes": [
+        {"id": "start", "kind": "trigger", "data": {"type": "chat"}},
+        {"id": "classify", "kind": "llm",
+         "data": {"role": "triage", "prompt": "Classify: {{start.message}}", "output": "category"}},
+        {"id": "route", "kind": "branch",
+         "data": {"cases": [{"when": "classify.category == 'refund'", "handle": "refund"}]}},
+        {"id": "review", "kind": "queue",
+         "data": {"scope": "support", "queue": "review", "title": "Refund for {{start.message}}"}},
+        {"id": "reply", "kind": "output", "data": {"value": "{{classify.category}}"}},
+    ],
+    "edges": [
+        {"source": "start", "target": "classify"},
+        {"source": "classify", "target": "route"},
+        {"source": "route", "source_handle": "refund", "target": "review"},
+        {"source": "route", "source_handle": "default", "target": "reply"},
+        {"source": "review", "target": "reply"},
+    ],
+}  # fmt: skip
+
+
+def _paths(value, prefix=()) -> list[tuple]:
+    """Every place in a JSON value: the keys and indexes that lead to it."""
+    found = [prefix] if prefix else []
+    if isinstance(value, dict | list):
+        for key, child in value.items() if isinstance(value, dict) else enumerate(value):
+            found += _paths(child, (*prefix, key))
+    return found
+
+
+def _mutate(flow: dict, mutations: list[tuple[tuple, object]]) -> dict:
+    flow = json.loads(json.dumps(flow))
+    for path, value in mutations:
+        parent = flow
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            if value is REMOVE:
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation moved that place away
+    return flow
+
+
+REMOVE = object()
+near_valid_flows = st.lists(
+    st.tuples(st.sampled_from(_paths(VALID_FLOW)), json_values | st.just(REMOVE)),
+    min_size=1,
+    max_size=3,
+).map(lambda mutations: _mutate(VALID_FLOW, mutations))
+generated_flows = malformed_flows | near_valid_flows
+
+
+def outcome(label: str, response) -> str:
+    """`POST /flows 201`, or with the error code: `POST /dev/deploy 400 compile_error`."""
+    if response.status_code < 400:
+        return f"{label} {response.status_code}"
+    return f"{label} {response.status_code} {response.json()['detail']['error']}"
+
+
+def assert_not_a_server_error(response) -> None:
+    assert response.status_code != 500, response.content[:500]
+    if 400 <= response.status_code < 500:
+        assert_error_body(response)
+    elif response.status_code >= 500:  # an upstream error (502): still SPEC §2's body
+        assert response.json()["detail"]["error"]
+
+
+def run_generated_flows(clients, examples: int, capsys) -> Counter:
+    """Save, compile and legacy-deploy each generated flow; tally the answers."""
+    tally: Counter = Counter()
+
+    @given(flow=generated_flows)
+    @settings(
+        max_examples=examples,
+        derandomize=True,  # the same flows on every run and machine
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(flow):
+        tally["flows"] += 1
+        saved = clients["user"].post(FLOWS, {"name": "Fuzz", "content": flow}, format="json")
+        assert_not_a_server_error(saved)
+        tally[outcome("POST /flows", saved)] += 1
+        if saved.status_code == 201:
+            compiled = clients["user"].post(f"{FLOWS}/{saved.json()['id']}/compile")
+            assert_not_a_server_error(compiled)
+            tally[outcome("POST compile", compiled)] += 1
+        deployed = clients["service"].post(LEGACY, {"content": flow}, format="json")
+        assert_not_a_server_error(deployed)
+        tally[outcome("POST /dev/deploy", deployed)] += 1
+
+    check()
+    with capsys.disabled():
+        print(f"\ngenerated malformed flows: {dict(sorted(tally.items()))}")
+    assert not any(" 500 " in label for label in tally)
+    return tally
+
+
+def test_generated_malformed_flows_are_never_a_500(clients, capsys):
+    tally = run_generated_flows(clients, FAST_EXAMPLES, capsys)
+    assert tally["flows"] >= FAST_EXAMPLES
+
+
+@pytest.mark.reliability
+def test_a_thousand_generated_malformed_flows_are_never_a_500(clients, capsys):
+    tally = run_generated_flows(clients, FULL_EXAMPLES, capsys)
+    assert tally["flows"] >= FULL_EXAMPLES

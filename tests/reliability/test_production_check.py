@@ -1,7 +1,7 @@
 """`python manage.py check --deploy --fail-level WARNING` is clean with the production settings
-exactly as README.md documents them: the environment block under "## Production" is read from
-the README itself (placeholders filled with fresh values), so the documentation cannot drift
-from what is checked.
+exactly as the operator guide documents them: the environment block under "## Running in
+production" of docs/operators.md is read from the page itself (placeholders filled with fresh
+values), so the documentation cannot drift from what is checked.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ PLACEHOLDER = re.compile(r"<[^>]*>")
 
 
 def documented_production_env() -> dict[str, str]:
-    """The NAME=value lines of the first bash block under README's "## Production"."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("\n## Production\n", 1)[1]
+    """The NAME=value lines of the first bash block under "## Running in production"."""
+    guide = (ROOT / "docs" / "operators.md").read_text()
+    section = guide.split("\n## Running in production\n", 1)[1]
     block = section.split("```bash\n", 1)[1].split("```", 1)[0]
     env = {}
     for line in block.splitlines():

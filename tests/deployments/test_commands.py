@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command, find_commands, load_command_class
-from django.db import connection
 from django.utils import timezone
 
 from deployments import maintenance
@@ -319,10 +318,8 @@ class TestRedeployFlows:
         assert output.count("\r\033[KFAILED flw_") == 3
         assert f"[{'#' * 30}] 3/3  ok 0  failed 3\n" in output
 
-    @pytest.mark.skipif(
-        connection.vendor == "sqlite",
-        reason="SQLite's shared in-memory test database locks whole tables across threads",
-    )
+    # SQLite's shared in-memory test database locks whole tables across threads.
+    @pytest.mark.postgres
     def test_concurrently(self, deployed, upstream):
         run("redeploy_flows", "--concurrency", "3")
         assert Deployment.objects.filter(status=Status.SUCCEEDED).count() == 6

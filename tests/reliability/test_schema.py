@@ -31,17 +31,7 @@ from schemathesis.config import SchemathesisConfig
 from flows.services import flow_create, flow_update
 from tenants.services import tenant_get_or_create
 from tests.conftest import API_TOKEN
-
-SIMPLE_FLOW = {
-    "name": "Echo bot",
-    "config": {"llm_roles": {"main": {"model": "scai-large"}}},
-    "nodes": [
-        {"id": "start", "kind": "trigger", "data": {"type": "chat"}},
-        {"id": "answer", "kind": "llm", "data": {"role": "main", "prompt": "{{start.message}}"}},
-        {"id": "reply", "kind": "output", "data": {"value": "{{answer.text}}"}},
-    ],
-    "edges": [{"source": "start", "target": "answer"}, {"source": "answer", "target": "reply"}],
-}
+from tests.deployments.conftest import SIMPLE_FLOW
 
 FAST_EXAMPLES = 3
 FULL_EXAMPLES = 100

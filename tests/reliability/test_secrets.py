@@ -34,21 +34,13 @@ from rest_framework.test import APIClient
 from devstack.auth import ALL_PERMISSIONS
 from tenants.models import Tenant
 from tests.conftest import API_TOKEN
+from tests.deployments.conftest import SIMPLE_FLOW
 
 CANARY = "sgk_CANARYrel4b7e1d9c3a5f8e2b6d0c"
 CANARY_CORE = "CANARYrel4b7e1d9c3a5f8e2b6"
 CREDENTIALS = "/api/v1/tenants/me/scaigrid_credentials"
 
-FLOW = {
-    "name": "Echo bot",
-    "config": {"llm_roles": {"main": {"model": "scai-large"}}},
-    "nodes": [
-        {"id": "start", "kind": "trigger", "data": {"type": "chat"}},
-        {"id": "answer", "kind": "llm", "data": {"role": "main", "prompt": "{{start.message}}"}},
-        {"id": "reply", "kind": "output", "data": {"value": "{{answer.text}}"}},
-    ],
-    "edges": [{"source": "start", "target": "answer"}, {"source": "answer", "target": "reply"}],
-}
+FLOW = SIMPLE_FLOW
 
 
 def assert_no_canary(text: str, where: str) -> None:

@@ -21,7 +21,7 @@ from deployments.idempotency import (
 from deployments.models import Deployment, Status
 from deployments.services import deployment_rollback, flow_deploy, legacy_deploy
 from flows.selectors import flow_get
-from scaiflow.api import TenantAPIView, parse_if_match
+from scaiflow.api import TenantAPIView, parse_if_match, validated
 from scaiflow.auth import SharedTokenAuthentication
 from scaiflow.errors import ApiError, InvalidRequest, NotFound, error_response
 from scaiflow.schema import error
@@ -155,14 +155,6 @@ class LegacyDeployOutput(serializers.Serializer):
     deployment_id = serializers.CharField()
 
 
-def _validated(serializer_class, data):
-    serializer = serializer_class(data=data if isinstance(data, dict) else {})
-    if not isinstance(data, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 def _idempotent(request, tenant, run: Callable[[], Response]) -> Response:
     """Run `run` once per Idempotency-Key (per tenant, 24 h); replay its answer after that."""
     key = request.headers.get("Idempotency-Key")
@@ -209,7 +201,7 @@ class FlowDeployView(TenantAPIView):
     )
     def post(self, request, flow_id: str):
         flow = flow_get(tenant=self.tenant, flow_id=flow_id)
-        data = _validated(DeployInput, request.data)
+        data = validated(DeployInput, request.data)
         if_match = parse_if_match(request.headers.get("If-Match"))
 
         def run() -> Response:
@@ -347,7 +339,7 @@ class LegacyDeployView(TenantAPIView):
         operation_id="dev_deploy",
     )
     def post(self, request):
-        data = _validated(LegacyDeployInput, request.data)
+        data = validated(LegacyDeployInput, request.data)
 
         def run() -> Response:
             deployment = legacy_deploy(

@@ -26,7 +26,7 @@ from flows.diff import flow_versions_diff
 from flows.models import FLOW_NAME_MAX_LENGTH, Flow
 from flows.selectors import flow_version_content, flow_versions, flows_for_tenant
 from flows.services import flow_compile, flow_create, flow_delete, flow_update
-from scaiflow.api import TenantAPIView, parse_if_match
+from scaiflow.api import TenantAPIView, parse_if_match, validated
 from scaiflow.errors import InvalidRequest
 from scaiflow.schema import NO_NUL
 from scaiflow.schema import error as _error
@@ -150,12 +150,6 @@ IF_MATCH_HEADER = OpenApiParameter(
 
 
 # --- Helpers ---------------------------------------------------------------------------------
-
-
-def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def etag(flow: Flow) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from rest_framework import generics
+from typing import Any
+
+from rest_framework import generics, serializers
 from rest_framework.permissions import BasePermission
 
 from scaiflow.auth import Principal
-from scaiflow.errors import PermissionDenied
+from scaiflow.errors import InvalidRequest, PermissionDenied
 from tenants.models import Tenant
 
 
@@ -55,3 +57,12 @@ def parse_if_match(header: str | None) -> frozenset[int] | None:
         if tag.isascii() and tag.isdigit():
             versions.add(int(tag))
     return frozenset(versions)
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """The request body's validated data; 400 `invalid_request` (with `fields`) otherwise."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)

@@ -5,7 +5,6 @@ two versions, and the actions "Compile" and "Deploy"."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.db.models import OuterRef, Subquery
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -52,7 +51,13 @@ def _compiled(flow: Flow):
         except (FlowStorageError, ApiError):
             flow._admin_compiled = None
         else:
-            result = flow_compile(flow=flow, content=found.content, version=found.version.number)
+            version = found.version
+            result = flow_compile(
+                flow=flow,
+                content=found.content,
+                version=version.number,
+                content_sha256=version.sha256,
+            )
             flow._admin_compiled = (found.content, result)
     return flow._admin_compiled
 
@@ -162,16 +167,12 @@ class FlowAdmin(ObjectActionsAdmin, TenantScopedAdmin, ReadOnlyAdminMixin, admin
 
     object_actions = [("compile", "Compile"), ("deploy", "Deploy")]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        # get_object reads the tenant-scoped queryset: another tenant's flow is not found here
-        # and the admin answers as for an unknown id.
-        flow = self.get_object(request, unquote(object_id))
-        if flow is not None and self.has_view_permission(request, flow):
-            extra_context = {
-                **(extra_context or {}),
-                "version_diff": version_diff_context(request, flow),
-            }
-        return super().change_view(request, object_id, form_url, extra_context)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Reached only with a flow of the tenant-scoped queryset the user may view: another
+        # tenant's flow is answered as an unknown id before this.
+        if obj is not None:
+            context["version_diff"] = version_diff_context(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="Last deploy", ordering="last_deploy_status")
     def last_deploy(self, flow: Flow) -> str:

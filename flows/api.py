@@ -355,7 +355,10 @@ class FlowCompileView(FlowAPIView):
             tenant=self.tenant, flow=self.get_object(), number=data.get("version")
         )
         result = flow_compile(
-            flow=stored.flow, content=stored.content, version=stored.version.number
+            flow=stored.flow,
+            content=stored.content,
+            version=stored.version.number,
+            content_sha256=stored.version.sha256,
         )
         return Response(result.as_dict())
 

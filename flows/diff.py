@@ -22,8 +22,12 @@ def flow_versions_diff(*, tenant: Tenant, flow: Flow, a: int, b: int) -> dict[st
     Raises NotFound for a version that does not exist, FlowStorageError."""
     before = flow_version_content(tenant=tenant, flow=flow, number=a)
     after = flow_version_content(tenant=tenant, flow=flow, number=b)
-    compiled_before = flow_compile(flow=flow, content=before.content, version=a)
-    compiled_after = flow_compile(flow=flow, content=after.content, version=b)
+    compiled_before = flow_compile(
+        flow=flow, content=before.content, version=a, content_sha256=before.version.sha256
+    )
+    compiled_after = flow_compile(
+        flow=flow, content=after.content, version=b, content_sha256=after.version.sha256
+    )
     return {
         "from_version": a,
         "to_version": b,

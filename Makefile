@@ -19,14 +19,22 @@ run: install
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py rundev --port $${PORT:-8000}
 
-# The fast suite: everything but the long reliability scenarios (tests/reliability/).
-test: install
+# The fast suite: everything but the long reliability scenarios (tests/reliability/), on the
+# embedded defaults. Chromium, ChromeDriver, curl and jq are checked (installed where the machine
+# allows) before anything else, so a missing one stops the run at once with what to do.
+test:
+	bash tests/prerequisites.sh browser
+	$(MAKE) install
 	$(PY) -m pytest -m "not reliability"
 
-# Everything, the reliability scenarios included (docs/reliability.md). The load scenario runs
-# RELIABILITY_LOAD_SECONDS (default 300); several need PostgreSQL and Redis (DATABASE_URL,
-# CACHE_URL).
-test-reliability: install
+# Everything, the reliability scenarios included (docs/reliability.md), on PostgreSQL + Redis:
+# DATABASE_URL and CACHE_URL, by default the local servers (started where the machine allows).
+# The load scenario runs RELIABILITY_LOAD_SECONDS (default 300).
+test-reliability: export DATABASE_URL := $(or $(DATABASE_URL),postgres://postgres:postgres@127.0.0.1:5432/test)
+test-reliability: export CACHE_URL := $(or $(CACHE_URL),redis://127.0.0.1:6379/1)
+test-reliability:
+	bash tests/prerequisites.sh browser services
+	$(MAKE) install
 	$(PY) -m pytest
 
 lint: install

@@ -1,12 +1,14 @@
 """The admin in a real browser: headless Chromium through Selenium against a live server.
 
-These run in `make test`. Without Debian's `chromium` and `chromium-driver` they fail and say
-so (CI installs them); they do not skip. Screenshots go to tests/screenshots/ (not in git).
+These run in `make test`, which installs Debian's `chromium` and `chromium-driver` first where
+it can (tests/prerequisites.sh); run alone without them, they fail and say so; they never skip.
+CHROMIUM and CHROMEDRIVER name other binaries. Screenshots go to tests/screenshots/ (not in git).
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,8 +27,8 @@ from tests.admin.conftest import GRAPH, KEY, grid_accepts, make_deployment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 
 
@@ -36,7 +38,7 @@ def browser():
     if missing:
         pytest.fail(
             f"Browser tests need Debian's chromium and chromium-driver ({', '.join(missing)} "
-            "missing): apt-get install -y chromium chromium-driver"
+            "missing): run `make test`, or apt-get install -y chromium chromium-driver"
         )
     profile = tempfile.mkdtemp(prefix="admin-browser-")
     options = webdriver.ChromeOptions()

@@ -5,6 +5,10 @@ standard input) and prints the manifest, or the IR as JSON. Diagnostics go to st
 as `FILE:PATH: SEVERITY CODE: MESSAGE`. Exit status: 0 compiled (warnings allowed), 1 compile
 errors, 2 usage error or a file that cannot be read or written.
 
+`push`, `deploy`, `pull`, `status` and `diff` talk to a running ScaiFlow over its REST API
+(`scaiflow.remote`, through `scaiflow.client`); docs/ci.md describes them and their exit
+statuses.
+
 It needs no database and no Django settings: the plugin catalog is extended by the file named
 in the SCAIFLOW_PLUGIN_CATALOG environment variable, read here directly for that reason.
 `python manage.py compile_flow` runs the same `compile_file`.
@@ -15,11 +19,22 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from flows.compiler import CatalogError, Diagnostic, compile_flow, load_catalog
+from scaiflow import remote, remote_diff
+from scaiflow.client import (
+    DEFAULT_RETRIES,
+    EXIT_AUTH,
+    TOKEN_VARIABLE,
+    URL_VARIABLE,
+    Client,
+    ClientError,
+)
+from scaiflow.flowfiles import local_failure
+from scaiflow.remote import Run
 
 EXIT_OK = 0
 EXIT_COMPILE_ERRORS = 1
@@ -121,6 +136,183 @@ def _run_compile(options: argparse.Namespace) -> int:
     )
 
 
+def _client_options() -> argparse.ArgumentParser:
+    """The options every REST subcommand takes."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url", help=f"ScaiFlow's base URL (default: ${URL_VARIABLE})", metavar="URL"
+    )
+    common.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help=f"a ScaiKey JWT or the shared token (default: ${TOKEN_VARIABLE}, which keeps it "
+        "out of the process list)",
+    )
+    common.add_argument(
+        "--json", action="store_true", help="print one JSON object (for scripts), nothing else"
+    )
+    common.add_argument(
+        "--retries",
+        type=_count,
+        default=DEFAULT_RETRIES,
+        metavar="N",
+        help="retries of a request ScaiFlow refused with 503 or 429, or that could not "
+        f"connect (default {DEFAULT_RETRIES})",
+    )
+    return common
+
+
+def _count(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3):
+        raise argparse.ArgumentTypeError("a whole number from 0")
+    return int(raw)
+
+
+def _client(options: argparse.Namespace) -> Client:
+    url = options.url or os.environ.get(URL_VARIABLE, "")
+    token = options.token or os.environ.get(TOKEN_VARIABLE, "")
+    if not url.startswith(("http://", "https://")):
+        raise local_failure(
+            "no_url",
+            f"no ScaiFlow URL: set {URL_VARIABLE} or pass --url (http:// or https://).",
+            f"export {URL_VARIABLE}=https://scaiflow.example.com",
+            EXIT_USAGE,
+        )
+    if not token:
+        raise local_failure(
+            "no_token",
+            f"no credential: set {TOKEN_VARIABLE} (a ScaiKey JWT) or pass --token.",
+            f"In CI, keep the token in a secret and expose it as {TOKEN_VARIABLE}.",
+            EXIT_AUTH,
+        )
+    return Client(url, token, retries=options.retries)
+
+
+def _remote(command: Callable[..., int]) -> Callable[[argparse.Namespace], int]:
+    """A REST subcommand's runner: the client and the output, then `command`."""
+
+    def run(options: argparse.Namespace) -> int:
+        output = Run(options.command, options.json)
+        try:
+            client = _client(options)
+        except ClientError as error:
+            return output.finish(error=output.failed(options.command, error))
+        return command(client, output, options)
+
+    return run
+
+
+def _add_remote_commands(commands: Any) -> None:
+    common = _client_options()
+
+    def add(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, parents=[common], help=summary, description=f"{description} {EXIT_STATUSES}"
+        )
+
+    push = add(
+        "push",
+        "save flow files as flows (a new version when changed)",
+        "Create each file's flow, or save its content as the flow's next version; the "
+        ".scaiflow.json beside the files records which flow each file is.",
+    )
+    push.add_argument("files", nargs="+", metavar="FILE")
+    push.add_argument("--force", action="store_true", help="save over versions saved since")
+    push.set_defaults(run=_remote(lambda c, out, o: remote.push(c, out, o.files, force=o.force)))
+
+    deploy = add(
+        "deploy",
+        "push if needed, then deploy",
+        "Push each file when it changed, then deploy the flow (a FILE, or a flow id).",
+    )
+    deploy.add_argument("targets", nargs="+", metavar="FILE|FLOW_ID")
+    publish = deploy.add_mutually_exclusive_group()
+    publish.add_argument("--publish", dest="publish", action="store_true", default=None)
+    publish.add_argument("--no-publish", dest="publish", action="store_false")
+    deploy.add_argument("--group", action="append", dest="groups", metavar="ID")
+    deploy.add_argument("--idempotency-key", metavar="KEY")
+    deploy.add_argument("--force", action="store_true", help="save over versions saved since")
+    deploy.set_defaults(run=_remote(_run_deploy))
+
+    pull = add(
+        "pull",
+        "write flows as files",
+        "Write flows as files (keys sorted, 2-space JSON) and record them in .scaiflow.json.",
+    )
+    pull.add_argument("flow_ids", nargs="*", metavar="FLOW_ID")
+    pull.add_argument("--all", action="store_true", help="every flow of the tenant")
+    pull.add_argument("--dir", default=".", metavar="D", help="where to write (default: .)")
+    pull.add_argument("--force", action="store_true", help="overwrite changes never pushed")
+    pull.set_defaults(run=_remote(_run_pull))
+
+    status = add("status", "the latest deployments", "The latest deployments, newest first.")
+    status.add_argument("target", nargs="?", metavar="FILE|FLOW_ID")
+    status.add_argument("--limit", type=_count, default=10, metavar="N", help="default 10")
+    status.set_defaults(
+        run=_remote(lambda c, out, o: remote.status(c, out, o.target, limit=o.limit))
+    )
+
+    diff = add(
+        "diff",
+        "what push would change",
+        "What push would change: the server's current version against the file.",
+    )
+    diff.add_argument("file", metavar="FILE")
+    diff.set_defaults(
+        run=_remote(
+            lambda c, out, o: remote_diff.diff(
+                c, out, o.file, catalog_path=os.environ.get("SCAIFLOW_PLUGIN_CATALOG", "")
+            )
+        )
+    )
+
+
+def _run_deploy(client: Client, output: Run, options: argparse.Namespace) -> int:
+    if options.idempotency_key and len(options.targets) > 1:
+        error = local_failure(
+            "invalid_request",
+            "--idempotency-key names one deploy: give one target with it.",
+            "Run one `scaiflow deploy` per flow, each with its own key.",
+            EXIT_USAGE,
+        )
+        return output.finish(error=output.failed("deploy", error))
+    return remote.deploy(
+        client,
+        output,
+        options.targets,
+        force=options.force,
+        publish=options.publish,
+        group_ids=options.groups,
+        idempotency_key=options.idempotency_key,
+    )
+
+
+def _run_pull(client: Client, output: Run, options: argparse.Namespace) -> int:
+    if bool(options.flow_ids) == options.all:
+        error = local_failure(
+            "invalid_request",
+            "name the flows to pull, or pass --all (not both).",
+            "scaiflow pull flw_… [--dir D], or scaiflow pull --all [--dir D]",
+            EXIT_USAGE,
+        )
+        return output.finish(error=output.failed("pull", error))
+    return remote.pull(
+        client,
+        output,
+        options.flow_ids,
+        pull_all=options.all,
+        directory=Path(options.dir),
+        force=options.force,
+    )
+
+
+EXIT_STATUSES = (
+    "Exit status: 0 ok, 1 the flow does not compile, 2 usage, 3 conflict or deploy in "
+    "progress, 4 authentication or permission, 5 upstream failure, 6 ScaiFlow unavailable or "
+    "unreachable."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scaiflow", description="ScaiFlow command line tools (no database needed)."
@@ -134,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_compile_arguments(compile_parser)
     compile_parser.set_defaults(run=_run_compile)
+    _add_remote_commands(commands)
     return parser
 
 

@@ -94,6 +94,33 @@ def read_flow_file(path: Path) -> FlowFile:
     return FlowFile(path=path, content=content, sha256=sha)
 
 
+def write_file(path: Path, text: str) -> None:
+    """Replace the file at once (a temporary file beside it, renamed): never half written.
+    Raises ClientError (exit 2) when it cannot be written."""
+    temporary = None
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".scaiflow-")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(temporary, 0o666 & ~_umask())  # as a plain open() would (mkstemp: 0600)
+        os.replace(temporary, path)
+    except OSError as exc:
+        if temporary:
+            Path(temporary).unlink(missing_ok=True)
+        raise local_failure(
+            "unwritable_file",
+            f"cannot write {path}: {exc.strerror or exc}",
+            "Run the command where it may write its files and .scaiflow.json.",
+            EXIT_USAGE,
+        ) from exc
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def file_name_for(name: str, flow_id: str) -> str:
     """A file name for a pulled flow: its name in lowercase words joined by hyphens."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80].strip("-")
@@ -141,15 +168,24 @@ class LockFile:
                 EXIT_USAGE,
             ) from exc
 
+    def record(self, file: str, flow: dict[str, Any]) -> Entry:
+        """Tie `file` to the flow as the API answered it (its current version), and save."""
+        entry = Entry(
+            id=flow["id"],
+            version=flow["version"],
+            content_sha256=flow["content_sha256"],
+            name=flow["name"],
+        )
+        self.entries[file] = entry
+        self.save()
+        return entry
+
     def save(self) -> None:
         data = {
             "format": LOCK_FORMAT,
             "flows": {file: asdict(entry) for file, entry in sorted(self.entries.items())},
         }
-        handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".scaiflow-")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(pretty_json(data))
-        os.replace(temporary, self.path)
+        write_file(self.path, pretty_json(data))
         self.changed = False
 
     def file_of(self, flow_id: str) -> str | None:

@@ -25,6 +25,7 @@ from scaiflow.flowfiles import (
     local_failure,
     pretty_json,
     read_flow_file,
+    write_file,
 )
 
 FLOW_ID = re.compile(r"flw_[A-Za-z0-9]{1,60}")
@@ -49,7 +50,6 @@ class Run:
     stdout: IO[str] = field(default_factory=lambda: sys.stdout)
     stderr: IO[str] = field(default_factory=lambda: sys.stderr)
     exit_code: int = EXIT_OK
-    document: dict[str, Any] = field(default_factory=dict)
 
     def say(self, text: str) -> None:
         if not self.as_json:
@@ -60,11 +60,8 @@ class Run:
         if self.exit_code == EXIT_OK:
             self.exit_code = error.exit_status
         if not self.as_json:
-            where = (
-                f" (deployment {error.detail['deployment_id']})"
-                if error.detail.get("deployment_id")
-                else ""
-            )
+            deployment = error.detail.get("deployment_id")
+            where = f" (deployment {deployment})" if deployment else ""
             print(f"scaiflow: {label}: {error.code}: {error.message}{where}", file=self.stderr)
             for message in error.detail.get("messages") or []:
                 print(f"  {format_diagnostic(label, message)}", file=self.stderr)
@@ -112,41 +109,33 @@ def push_file(client: Client, locks: Locks, path: Path, *, force: bool) -> Pushe
     entry = lock.entry_for(flow_file)
     if entry is None:
         body = client.flow_create(name=flow_file.name, content=flow_file.content).body
-        action = "created"
-    elif flow_file.sha256 == entry.content_sha256 and not force:
+        return Pushed(flow_file, lock.record(path.name, body), "created")
+    if flow_file.sha256 == entry.content_sha256 and not force:
         if lock.changed:  # the entry moved to the file's new name
             lock.save()
         return Pushed(flow_file, entry, "unchanged")
-    else:
-        body, saved = _update(client, flow_file, entry, force=force)
-        action = "updated" if saved and body["version"] != entry.version else "unchanged"
-    entry = Entry(
-        id=body["id"],
-        version=body["version"],
-        content_sha256=body["content_sha256"],
-        name=body["name"],
-    )
-    lock.entries[path.name] = entry
-    lock.save()
-    return Pushed(flow_file, entry, action)
-
-
-def _update(
-    client: Client, flow_file: FlowFile, entry: Entry, *, force: bool
-) -> tuple[dict[str, Any], bool]:
-    """The flow after saving the file over `entry`'s version, and whether this saved it."""
-    if_match = None if force else entry.version
     try:
-        answer = client.flow_update(
-            entry.id, name=flow_file.name, content=flow_file.content, if_match=if_match
-        )
-        return answer.body, True
+        body = client.flow_update(
+            entry.id,
+            name=flow_file.name,
+            content=flow_file.content,
+            if_match=None if force else entry.version,
+        ).body
     except ClientError as error:
         if error.code != "version_conflict":
             raise
+        body = same_content_or_conflict(client, flow_file, entry)
+        return Pushed(flow_file, lock.record(path.name, body), "unchanged")
+    action = "updated" if body["version"] != entry.version else "unchanged"
+    return Pushed(flow_file, lock.record(path.name, body), action)
+
+
+def same_content_or_conflict(client: Client, flow_file: FlowFile, entry: Entry) -> dict[str, Any]:
+    """After a 412: the flow, when its current version is the file's content (someone pushed
+    this very content since); else the conflict, said for the command line."""
     current = client.flow(entry.id).body
     if current["content_sha256"] == flow_file.sha256:
-        return current, False  # someone pushed this very content already
+        return current
     file = flow_file.path
     raise ClientError(
         412,
@@ -183,6 +172,23 @@ def push(client: Client, run: Run, files: list[str], *, force: bool) -> int:
 # --- deploy ----------------------------------------------------------------------------------
 
 
+def deploy_file(
+    client: Client, locks: Locks, path: Path, *, force: bool, **options: Any
+) -> tuple[Pushed, dict[str, Any]]:
+    """Push the file when needed, then deploy the version pushed (`If-Match` on it): what is
+    deployed is the file, or the deploy is a version_conflict."""
+    pushed = push_file(client, locks, path, force=force)
+    try:
+        return pushed, client.deploy(pushed.entry.id, if_match=pushed.entry.version, **options).body
+    except ClientError as error:
+        if error.code != "version_conflict":
+            raise
+    # A version was saved since the lock's: deploy it only when it is this file's content.
+    body = same_content_or_conflict(client, pushed.flow_file, pushed.entry)
+    pushed = Pushed(pushed.flow_file, locks.of(path).record(path.name, body), "unchanged")
+    return pushed, client.deploy(pushed.entry.id, if_match=pushed.entry.version, **options).body
+
+
 def deploy(
     client: Client,
     run: Run,
@@ -193,42 +199,36 @@ def deploy(
     group_ids: list[str] | None,
     idempotency_key: str | None,
 ) -> int:
+    options = {"publish": publish, "group_ids": group_ids, "idempotency_key": idempotency_key}
     locks, results = Locks(), []
     for target in targets:
         result: dict[str, Any] = {"target": target, "flow_id": None, "version": None}
         result.update(push=None, deployment=None, error=None)
         try:
-            if_match = None
             if is_flow_id(target):
-                flow_id = target
+                record = client.deploy(target, **options).body
             else:
-                pushed = push_file(client, locks, Path(target), force=force)
-                flow_id, if_match = pushed.entry.id, pushed.entry.version
-                result.update(flow_id=flow_id, version=if_match, push=pushed.action)
-            record = client.deploy(
-                flow_id,
-                publish=publish,
-                group_ids=group_ids,
-                if_match=if_match,
-                idempotency_key=idempotency_key,
-            ).body
+                pushed, record = deploy_file(client, locks, Path(target), force=force, **options)
+                result["push"] = pushed.action
         except ClientError as error:
             result["error"] = run.failed(target, error)
         else:
-            summary = {name: record.get(name) for name in DEPLOYMENT_FIELDS}
             result.update(flow_id=record["flow_id"], version=record["flow_version"])
-            result["deployment"] = summary
-            pushed_text = f" ({result['push']})" if result["push"] else ""
-            core = f"Core {record['core_id']} ({record['core_action']})"
-            published = f", published as {record['published_slug']}" * bool(
-                record["published_slug"]
-            )
-            run.say(
-                f"{target}: {record['flow_id']} version {record['flow_version']}{pushed_text} "
-                f"deployed: {record['id']} {record['status']}, {core}{published}"
-            )
+            result["deployment"] = {name: record.get(name) for name in DEPLOYMENT_FIELDS}
+            run.say(f"{target}: {_deployed(record, result['push'])}")
         results.append(result)
     return run.finish(results=results)
+
+
+def _deployed(record: dict[str, Any], push_action: str | None) -> str:
+    pushed = f" ({push_action})" if push_action else ""
+    text = (
+        f"{record['flow_id']} version {record['flow_version']}{pushed} deployed: "
+        f"{record['id']} {record['status']}, Core {record['core_id']} ({record['core_action']})"
+    )
+    if record.get("published_slug"):
+        text += f", published as {record['published_slug']}"
+    return text
 
 
 # --- pull ------------------------------------------------------------------------------------
@@ -290,14 +290,8 @@ def _write_pulled(lock, flow: dict[str, Any], path: Path, *, force: bool) -> str
     text = pretty_json(flow["content"])
     unchanged = path.exists() and path.read_text(encoding="utf-8") == text
     if not unchanged:
-        path.write_text(text, encoding="utf-8")
-    lock.entries[path.name] = Entry(
-        id=flow["id"],
-        version=flow["version"],
-        content_sha256=flow["content_sha256"],
-        name=flow["name"],
-    )
-    lock.save()
+        write_file(path, text)
+    lock.record(path.name, flow)
     return "unchanged" if unchanged else "written"
 
 

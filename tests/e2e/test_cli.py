@@ -450,3 +450,33 @@ def test_json_output_keeps_its_shape(cli):
         cli("push", "--json", "echo.flow.json").stdout
         == cli("push", "--json", "echo.flow.json").stdout
     )
+
+
+def test_deploy_after_someone_saved_the_files_content_deploys_it(cli, bob):
+    cli.write("echo.flow.json", echo())
+    flow_id = cli("push", "--json", "echo.flow.json").json["results"][0]["flow_id"]
+    url = f"{bob.base_url}/flows/{flow_id}"
+    bob.session.patch(url, json={"content": echo(model="x")})
+    bob.session.patch(url, json={"content": echo()})  # and back: version 3 is the file
+    result = cli("deploy", "--json", "echo.flow.json").json["results"][0]
+    assert (result["push"], result["version"], result["deployment"]["status"]) == (
+        "unchanged",
+        3,
+        "succeeded",
+    )
+    assert cli.lock()["echo.flow.json"]["version"] == 3
+
+
+def test_files_are_written_whole_and_readable_else_exit_2(cli, make_flow):
+    flow = make_flow(SIMPLE_FLOW)
+    assert cli("pull", flow.public_id).code == 0
+    for name in ("echo-bot.flow.json", ".scaiflow.json"):
+        assert (cli.workdir / name).stat().st_mode & 0o644 == 0o644
+    assert sorted(p.name for p in cli.workdir.iterdir()) == [".scaiflow.json", "echo-bot.flow.json"]
+    unwritable = cli("pull", "--json", "--dir", "echo-bot.flow.json/sub", flow.public_id)
+    assert (unwritable.code, unwritable.json["error"]["error"]) == (2, "unwritable_directory")
+    cli.write("broken/.scaiflow.json", "{}")
+    cli.write("broken/echo.flow.json", echo())
+    result = cli("push", "--json", "broken/echo.flow.json")
+    assert result.code == 2
+    assert result.json["results"][0]["error"]["error"] == "invalid_lock_file"

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from flows.compiler import CatalogError, Diagnostic, compile_flow, load_catalog
+from flows.compiler import CatalogError, CompileResult, Diagnostic, compile_flow, load_catalog
 from scaiflow import remote, remote_diff
 from scaiflow.client import (
     DEFAULT_RETRIES,
@@ -46,10 +46,11 @@ STDIN_NAME = "<stdin>"
 class CommandFailed(Exception):
     """A command that could not do its work: a one-line reason and the exit status."""
 
-    def __init__(self, reason: str, status: int):
+    def __init__(self, reason: str, status: int, code: str = "usage"):
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        self.code = code  # a stable name for it, in `--json` output
 
 
 def format_diagnostic(file_label: str, diagnostic: Diagnostic) -> str:
@@ -69,6 +70,32 @@ def _write(stream: IO[Any], text: str) -> None:
     buffer.flush()
 
 
+def compile_source(
+    file: str, *, catalog_path: str | None, stdin: IO[Any]
+) -> tuple[str, CompileResult]:
+    """Read `file` (`-`: `stdin`) and compile it: its label and the result. Raises
+    CommandFailed (status 2) for a catalog or a file that cannot be read."""
+    try:
+        catalog = load_catalog(catalog_path or None)
+    except CatalogError as exc:
+        raise CommandFailed(str(exc), EXIT_USAGE, "invalid_catalog") from exc
+    label = STDIN_NAME if file == "-" else file
+    try:
+        source = getattr(stdin, "buffer", stdin).read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        reason = f"cannot read {label}: {exc.strerror or exc}"
+        raise CommandFailed(reason, EXIT_USAGE, "unreadable_file") from exc
+    return label, compile_flow(source, catalog=catalog)
+
+
+def _write_output(output: str, text: str) -> None:
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        reason = f"cannot write {output}: {exc.strerror or exc}"
+        raise CommandFailed(reason, EXIT_USAGE, "unwritable_file") from exc
+
+
 def compile_file(
     file: str,
     *,
@@ -86,16 +113,7 @@ def compile_file(
     stdin = stdin if stdin is not None else sys.stdin
     stdout = stdout if stdout is not None else sys.stdout
     stderr = stderr if stderr is not None else sys.stderr
-    try:
-        catalog = load_catalog(catalog_path or None)
-    except CatalogError as exc:
-        raise CommandFailed(str(exc), EXIT_USAGE) from exc
-    label = STDIN_NAME if file == "-" else file
-    try:
-        source = getattr(stdin, "buffer", stdin).read() if file == "-" else Path(file).read_bytes()
-    except OSError as exc:
-        raise CommandFailed(f"cannot read {label}: {exc.strerror or exc}", EXIT_USAGE) from exc
-    result = compile_flow(source, catalog=catalog)
+    label, result = compile_source(file, catalog_path=catalog_path, stdin=stdin)
     if result.diagnostics:
         lines = "".join(format_diagnostic(label, item) + "\n" for item in result.diagnostics)
         _write(stderr, lines)
@@ -105,14 +123,27 @@ def compile_file(
         raise CommandFailed(f"{label}: {errors} compile {noun}; nothing written", 1)
     text = result.manifest if output_format == "yaml" else result.ir_json()
     if output:
-        try:
-            Path(output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            reason = f"cannot write {output}: {exc.strerror or exc}"
-            raise CommandFailed(reason, EXIT_USAGE) from exc
+        _write_output(output, text)
     else:
         _write(stdout, text)
     return EXIT_OK
+
+
+def compile_as_json(options: argparse.Namespace) -> int:
+    """`compile --json`: the compile endpoint's body (`ok`, `messages`, `manifest`, `ir`) with
+    `file`, as one JSON object; `-o` still writes the output."""
+    run = Run("compile", as_json=True)
+    catalog_path = os.environ.get("SCAIFLOW_PLUGIN_CATALOG", "")
+    try:
+        label, result = compile_source(options.file, catalog_path=catalog_path, stdin=sys.stdin)
+        if result.ok and options.output:
+            text = result.manifest if options.format == "yaml" else result.ir_json()
+            _write_output(options.output, text)
+    except CommandFailed as failure:
+        error = local_failure(failure.code, failure.reason, "", failure.status)
+        return run.finish(error=run.failed(options.file, error))
+    run.exit_code = EXIT_OK if result.ok else EXIT_COMPILE_ERRORS
+    return run.finish(file=label, **result.as_dict())
 
 
 def add_compile_arguments(parser: argparse.ArgumentParser) -> None:
@@ -128,6 +159,8 @@ def add_compile_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_compile(options: argparse.Namespace) -> int:
+    if options.json:
+        return compile_as_json(options)
     return compile_file(
         options.file,
         output_format=options.format,
@@ -325,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
         "0 compiled, 1 compile errors, 2 usage or unreadable file.",
     )
     add_compile_arguments(compile_parser)
+    compile_parser.add_argument(
+        "--json", action="store_true", help="print one JSON object (for scripts), nothing else"
+    )
     compile_parser.set_defaults(run=_run_compile)
     _add_remote_commands(commands)
     return parser

@@ -128,7 +128,8 @@ class Client:
     session: requests.Session = field(default_factory=requests.Session)
 
     def __post_init__(self) -> None:
-        self.base_url = self.base_url.rstrip("/")
+        # ScaiFlow's base URL; the API's own (…/api/v1) is taken as meaning it too.
+        self.base_url = self.base_url.rstrip("/").removesuffix("/api/v1")
         self.session.headers["Authorization"] = f"Bearer {self.token}"
         self.session.headers["User-Agent"] = "scaiflow-cli"
         self.session.headers["Accept"] = "application/json"

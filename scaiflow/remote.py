@@ -20,6 +20,7 @@ from scaiflow.client import EXIT_OK, EXIT_USAGE, Client, ClientError
 from scaiflow.flowfiles import (
     Entry,
     FlowFile,
+    LockFile,
     Locks,
     file_name_for,
     local_failure,
@@ -206,6 +207,7 @@ def deploy(
         result.update(push=None, deployment=None, error=None)
         try:
             if is_flow_id(target):
+                result["flow_id"] = target
                 record = client.deploy(target, **options).body
             else:
                 pushed, record = deploy_file(client, locks, Path(target), force=force, **options)
@@ -262,7 +264,7 @@ def pull(
     return run.finish(results=results)
 
 
-def _file_for(lock, flow: dict[str, Any], directory: Path, taken: set[str]) -> str:
+def _file_for(lock: LockFile, flow: dict[str, Any], directory: Path, taken: set[str]) -> str:
     """The lock's file for this flow, else one named after it that no other flow has."""
     known = lock.file_of(flow["id"])
     if known:
@@ -273,7 +275,7 @@ def _file_for(lock, flow: dict[str, Any], directory: Path, taken: set[str]) -> s
     return file
 
 
-def _write_pulled(lock, flow: dict[str, Any], path: Path, *, force: bool) -> str:
+def _write_pulled(lock: LockFile, flow: dict[str, Any], path: Path, *, force: bool) -> str:
     entry = lock.entries.get(path.name)
     if path.exists() and entry is not None and not force:
         local = read_flow_file(path)

@@ -160,3 +160,9 @@ def test_the_command_needs_no_django():
     )
     env = {"PATH": "/usr/bin:/bin"}
     assert subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode == 0
+
+
+@responses.activate
+def test_the_apis_own_url_is_taken_as_the_base_url(slept):
+    responses.get(FLOW, json={"id": "flw_1"})
+    assert Client(f"{BASE}/api/v1/", TOKEN).flow("flw_1").body == {"id": "flw_1"}

@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from flows.compiler import CatalogError, CompileResult, Diagnostic, compile_flow, load_catalog
 from scaiflow import remote, remote_diff
@@ -240,7 +240,11 @@ def _add_remote_commands(commands: Any) -> None:
 
     def add(name: str, summary: str, description: str) -> argparse.ArgumentParser:
         return commands.add_parser(
-            name, parents=[common], help=summary, description=f"{description} {EXIT_STATUSES}"
+            name,
+            parents=[common],
+            help=summary,
+            description=f"{description} {EXIT_STATUSES}",
+            allow_abbrev=False,  # `--tok` would be taken for --token
         )
 
     push = add(
@@ -346,8 +350,31 @@ EXIT_STATUSES = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors never echo a token given on the command line (an
+    unknown option's error repeats the words that follow it)."""
+
+    secrets: tuple[str, ...] = ()
+
+    def error(self, message: str) -> NoReturn:
+        for secret in self.secrets:
+            message = message.replace(secret, "[token]")
+        super().error(message)
+
+
+def _command_line_secrets(argv: Sequence[str]) -> tuple[str, ...]:
+    """The token's value, and every word that follows (or is glued to) a `--t…` option."""
+    found = {os.environ.get(TOKEN_VARIABLE, "")}
+    for before, word in zip(["", *argv], argv, strict=False):
+        if before.startswith("--t"):
+            found.add(word)
+        if word.startswith("--t") and "=" in word:
+            found.add(word.split("=", 1)[1])
+    return tuple(sorted((secret for secret in found if secret), key=len, reverse=True))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="scaiflow", description="ScaiFlow command line tools (no database needed)."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -367,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    Parser.secrets = _command_line_secrets(argv)
     options = build_parser().parse_args(argv)  # a usage error exits with status 2
     try:
         return options.run(options)

@@ -166,3 +166,22 @@ def test_the_command_needs_no_django():
 def test_the_apis_own_url_is_taken_as_the_base_url(slept):
     responses.get(FLOW, json={"id": "flw_1"})
     assert Client(f"{BASE}/api/v1/", TOKEN).flow("flw_1").body == {"id": "flw_1"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "flw_1", "--tokn", TOKEN],
+        ["status", "flw_1", f"--tokn={TOKEN}"],
+        ["status", "flw_1", "--tok", TOKEN],  # no abbreviations: --tok is not --token
+        ["status", "flw_1", "--token", TOKEN, "--limit", "x"],
+    ],
+)
+def test_a_usage_error_never_repeats_the_token(argv, capsys):
+    from scaiflow.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and TOKEN not in err

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
@@ -143,9 +143,11 @@ class Client:
         """`GET /flows/{id}`: the flow with its content; `ETag` its version."""
         return self.request("GET", f"/flows/{flow_id}")
 
-    def flows(self) -> Iterator[dict[str, Any]]:
-        """`GET /flows`, every page: the tenant's flows, most recently changed first."""
-        return self._pages("/flows?page_size=200")
+    def flows(self, *, search: str = "") -> Iterator[dict[str, Any]]:
+        """`GET /flows`, every page: the tenant's flows (whose name holds `search`, in any
+        case), most recently changed first."""
+        query = urlencode({"page_size": 200, **({"search": search} if search else {})})
+        return self._pages(f"/flows?{query}")
 
     def flow_create(self, *, name: str, content: dict[str, Any]) -> Answer:
         """`POST /flows`: version 1."""

@@ -109,6 +109,9 @@ def push_file(client: Client, locks: Locks, path: Path, *, force: bool) -> Pushe
     lock = locks.of(path)
     entry = lock.entry_for(flow_file)
     if entry is None:
+        same = _same_flow(client, lock, flow_file)
+        if same is not None:
+            return Pushed(flow_file, lock.record(path.name, same), "unchanged")
         body = client.flow_create(name=flow_file.name, content=flow_file.content).body
         return Pushed(flow_file, lock.record(path.name, body), "created")
     if flow_file.sha256 == entry.content_sha256 and not force:
@@ -129,6 +132,21 @@ def push_file(client: Client, locks: Locks, path: Path, *, force: bool) -> Pushe
         return Pushed(flow_file, lock.record(path.name, body), "unchanged")
     action = "updated" if body["version"] != entry.version else "unchanged"
     return Pushed(flow_file, lock.record(path.name, body), action)
+
+
+def _same_flow(client: Client, lock: LockFile, flow_file: FlowFile) -> dict[str, Any] | None:
+    """A flow of the tenant that is this file already — same name, same content, and no file
+    of the lock tied to it — as an earlier push whose lock was not kept made it (a CI job run
+    again before its lock was committed). Creating another would make a duplicate."""
+    tied = {entry.id for entry in lock.entries.values()}
+    for flow in client.flows(search=flow_file.name):
+        if (
+            flow["name"] == flow_file.name
+            and flow["content_sha256"] == flow_file.sha256
+            and flow["id"] not in tied
+        ):
+            return flow
+    return None
 
 
 def same_content_or_conflict(client: Client, flow_file: FlowFile, entry: Entry) -> dict[str, Any]:

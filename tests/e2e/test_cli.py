@@ -480,3 +480,17 @@ def test_files_are_written_whole_and_readable_else_exit_2(cli, make_flow):
     result = cli("push", "--json", "broken/echo.flow.json")
     assert result.code == 2
     assert result.json["results"][0]["error"]["error"] == "invalid_lock_file"
+
+
+def test_a_push_whose_lock_was_lost_makes_no_duplicate(cli):
+    cli.write("echo.flow.json", echo())
+    flow_id = cli("push", "--json", "echo.flow.json").json["results"][0]["flow_id"]
+    (cli.workdir / ".scaiflow.json").unlink()  # a CI job run again, its lock never committed
+    again = cli("push", "--json", "echo.flow.json").json["results"][0]
+    assert (again["flow_id"], again["action"]) == (flow_id, "unchanged")
+    assert cli.lock()["echo.flow.json"]["id"] == flow_id
+    # A copy of a file the lock ties to that flow is another flow.
+    cli.write("copy.flow.json", echo())
+    copy_result = cli("push", "--json", "copy.flow.json").json["results"][0]
+    assert copy_result["action"] == "created" and copy_result["flow_id"] != flow_id
+    assert Flow.objects.count() == 2

@@ -361,13 +361,16 @@ def status(client: Client, run: Run, target: str | None, *, limit: int) -> int:
 def _table(say: Callable[[str], None], rows: list[dict[str, Any]]) -> None:
     columns = ("id", "flow_id", "flow_version", "status", "core_id", "created_at", "error")
     heads = ("DEPLOYMENT", "FLOW", "VERSION", "STATUS", "CORE", "CREATED", "ERROR")
-    cells = [heads] + [
-        tuple("-" if row[c] is None else str(row[c])[:19 if c == "created_at" else None]
-              for c in columns)
-        for row in rows
-    ]  # fmt: skip
+    cells = [heads] + [tuple(_cell(row, column) for column in columns) for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     for line in cells:
         say("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
     if not rows:
         say("no deployments")
+
+
+def _cell(row: dict[str, Any], column: str) -> str:
+    value = row[column]
+    if value is None:
+        return "-"
+    return str(value)[:19] if column == "created_at" else str(value)  # times to the second

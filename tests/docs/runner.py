@@ -1,8 +1,9 @@
 """The docs' example runner: find the API examples in Markdown, run them, compare the answers.
 
 A page's examples are fenced ```bash blocks. Those that call the API (they name `$SCAIFLOW`)
-or `scaiflow compile` are run with bash, in page order, in one shell state: a variable a block
-sets (`FLOW=$(curl … | jq -r .id)`) is there for the next blocks. The placeholders every page
+or run the `scaiflow` command (`scaiflow compile`, `scaiflow push`, …) are run with bash, in
+page order, in one shell state: a variable a block sets (`FLOW=$(curl … | jq -r .id)`) is
+there for the next blocks. The placeholders every page
 declares at its top (`$SCAIFLOW`, `$TOKEN`, …) come in as environment variables.
 
 The documented answer is the fenced block right after (only blank lines between):
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+SCAIFLOW_COMMAND = re.compile(r"\bscaiflow (?:compile|push|deploy|pull|status|diff)\b")
 FENCE = re.compile(r"^\s*```(\S*)\s*$")
 ANNOTATION = re.compile(r"^<!--\s*docs-test:\s*(.*?)\s*-->\s*$")
 ANY = "…"
@@ -61,7 +63,7 @@ class Example:
 
     @property
     def runs(self) -> bool:
-        return "$SCAIFLOW" in self.block.text or "scaiflow compile" in self.block.text
+        return "$SCAIFLOW" in self.block.text or bool(SCAIFLOW_COMMAND.search(self.block.text))
 
 
 @dataclass

@@ -9,6 +9,7 @@ import re
 
 from deployments import errors as deploy_errors
 from flows.compiler import diagnostics
+from scaiflow import client
 from scaiflow.errors import ApiError
 from tests.docs.conftest import DOC_PAGES, ROOT
 from tests.docs.runner import examples
@@ -76,10 +77,12 @@ def test_the_configuration_table_lists_exactly_what_settings_reads():
 
 # Knobs of the test suite itself, not of ScaiFlow: documented beside the scenarios they tune.
 TEST_SUITE_VARIABLES = {"RELIABILITY_LOAD_SECONDS"}
+# What the `scaiflow` REST client reads (docs/ci.md), not the server.
+CLIENT_VARIABLES = set(client.ENVIRONMENT)
 
 
 def test_every_variable_the_docs_name_is_read_by_settings():
-    read = settings_env_vars() | TEST_SUITE_VARIABLES
+    read = settings_env_vars() | TEST_SUITE_VARIABLES | CLIENT_VARIABLES
     named = {}
     for page in DOC_PAGES:
         text = page.read_text()

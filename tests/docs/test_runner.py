@@ -151,3 +151,11 @@ def test_manage_py_calls_are_found_across_continuations_and_pipes():
 )
 def test_a_manage_py_line_that_would_not_start_is_a_problem(words, ok):
     assert (manage_py_problem(words) is None) is ok
+
+
+def test_blocks_that_run_the_scaiflow_command_run(tmp_path):
+    blocks = "\n\n".join(
+        f"```bash\n{line}\n```"
+        for line in ("scaiflow push flows/a.flow.json", "scaiflow status", "pip install scaiflow")
+    )
+    assert [example.runs for example in _write(tmp_path, blocks)] == [True, True, False]

@@ -169,3 +169,26 @@ def test_console_script_runs_without_django_settings(tmp_path):
     )
     assert failed.returncode == 1
     assert failed.stderr.startswith(b"<stdin>:/name: error invalid_schema: ")
+
+
+def test_json_holds_the_compile_endpoints_body(flow_file, broken_file, tmp_path, capsys):
+    assert main(["compile", "--json", str(flow_file)]) == 0
+    out, err = capsys.readouterr()
+    body = json.loads(out)
+    assert err == ""
+    assert sorted(body) == [
+        "command", "exit_code", "file", "ir", "manifest", "messages", "ok",
+    ]  # fmt: skip
+    assert (body["ok"], body["exit_code"], body["file"]) == (True, 0, str(flow_file))
+    assert body["manifest"].startswith("apiVersion: scaicore/v1")
+
+    assert main(["compile", "--json", "-o", str(tmp_path / "out.yaml"), str(broken_file)]) == 1
+    out, err = capsys.readouterr()
+    body = json.loads(out)
+    assert (body["ok"], body["exit_code"], body["manifest"], err) == (False, 1, None, "")
+    assert {message["code"] for message in body["messages"]} >= {"undeclared_llm_role"}
+    assert not (tmp_path / "out.yaml").exists()
+
+    assert main(["compile", "--json", str(tmp_path / "missing.json")]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["error"] == "unreadable_file"

@@ -9,7 +9,12 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from deployments.models import Deployment, Status
-from deployments.services import NotRetryable, deployment_retry_publish, deployment_rollback
+from deployments.services import (
+    NotRetryable,
+    deployment_retry_publish,
+    deployment_rollback,
+    retry_publish_refusal,
+)
 from scaiflow.admin import ObjectActionsAdmin, TenantScopedAdmin
 from scaiflow.errors import ApiError
 
@@ -114,6 +119,14 @@ class DeploymentAdmin(ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
     readonly_fields = [f for _, opts in fieldsets for f in opts["fields"]]
 
     object_actions = [("retry_publish", "Retry publish"), ("redeploy", "Redeploy")]
+
+    def object_action_applies(self, name: str, obj) -> bool:
+        # No button that could only answer with a refusal.
+        if name == "retry_publish":
+            return not retry_publish_refusal(obj)
+        if name == "redeploy":
+            return obj.flow_id is not None and obj.flow_version is not None
+        return True
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -97,6 +97,11 @@ class TenantAdmin(ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
 
     object_actions = [("test_scaigrid_credentials", "Test ScaiGrid credentials")]
 
+    def get_readonly_fields(self, request, obj=None):
+        # The slug is what ScaiKey tokens name: only operators rename a tenant.
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else ("slug", *fields)
+
     @admin.display(description="ScaiGrid key")
     def scaigrid_key(self, tenant: Tenant) -> str:
         record = _credential(tenant)

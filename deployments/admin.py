@@ -26,6 +26,14 @@ STATUS_COLOURS = {
 }
 
 
+# What the deploy used to call ScaiGrid, as an operator reads it (tenants.models.CredentialSource).
+AUTH_SOURCE_LABELS = {
+    "jwt": "ScaiKey JWT (the caller's)",
+    "tenant_key": "Tenant's stored ScaiGrid key",
+    "env": "SCAIGRID_API_KEY (development fallback)",
+}
+
+
 def status_badge(status: str | None) -> str:
     if not status:
         return "—"
@@ -92,7 +100,7 @@ class DeploymentAdmin(ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
                     "flow_name",
                     "flow_version",
                     "actor",
-                    "auth_source",
+                    "auth_source_label",
                     "request_id",
                     "created_at",
                     "finished_at",
@@ -140,6 +148,10 @@ class DeploymentAdmin(ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
     @admin.display(description="Status", ordering="status")
     def badge(self, deployment: Deployment) -> str:
         return status_badge(deployment.status)
+
+    @admin.display(description="Auth source", ordering="auth_source")
+    def auth_source_label(self, deployment: Deployment) -> str:
+        return AUTH_SOURCE_LABELS.get(deployment.auth_source, deployment.auth_source or "—")
 
     @admin.display(description="Message")
     def error_message(self, deployment: Deployment) -> str:

@@ -4,11 +4,16 @@ those they are tenant admin of. Rows of other tenants are simply not in the quer
 change URLs answer like unknown ids and autocomplete never offers them. What a user may do at
 all comes from their groups (tenants/groups.py), which follow their memberships' roles."""
 
+from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.db.models import QuerySet
 
 from tenants.models import Role, Tenant, TenantMembership
+
+admin.site.site_header = "ScaiFlow admin"
+admin.site.site_title = "ScaiFlow admin"
+admin.site.index_title = "Tenants, flows and deployments"
 
 
 def member_tenant_ids(user) -> QuerySet:

@@ -226,6 +226,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 AXES_VERBOSE = False
+# "Sign in with ScaiKey" is offered once a client id is set; endpoints and keys come from
+# discovery (default: SCAIKEY_ISSUER + /.well-known/openid-configuration).
+SCAIKEY_OIDC_CLIENT_ID = env.str("SCAIKEY_OIDC_CLIENT_ID", default="")
+SCAIKEY_OIDC_CLIENT_SECRET = env.str("SCAIKEY_OIDC_CLIENT_SECRET", default="")
+SCAIKEY_OIDC_DISCOVERY_URL = env.str("SCAIKEY_OIDC_DISCOVERY_URL", default="")
 
 # --- Object storage for flow versions -------------------------------------------------------
 

@@ -20,7 +20,7 @@ from flows.api import (
     FlowVersionDiffView,
     FlowVersionListView,
 )
-from scaiflow import errors, health
+from scaiflow import errors, health, oidc
 from tenants.api import AuditListView, ScaigridCredentialsView, TenantMeView
 
 
@@ -89,6 +89,10 @@ urlpatterns = [
         auth_views.PasswordResetCompleteView.as_view(),
         name="admin_password_set_done",
     ),
+    # "Sign in with ScaiKey" (scaiflow/oidc.py), the callback being the redirect URI that is
+    # registered in ScaiKey.
+    path("admin/oidc/login/", oidc.sign_in, name="scaikey_login"),
+    path("admin/oidc/callback/", oidc.callback, name="scaikey_callback"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from devstack.auth import Caller
     from devstack.server import Devstack
 
+# The client `make run` and `manage.py devstack` register for ScaiFlow's admin (public: PKCE).
+ADMIN_CLIENT_ID = "scaiflow-admin"
+CALLBACK_PATH = "/admin/oidc/callback/"
 CODE_TTL_SECONDS = 60
 ID_TOKEN_TTL_SECONDS = 600
 SIGN_WITH_UNKNOWN_KEY = "unknown"
@@ -77,6 +80,11 @@ class OidcProvider:
         with self._lock:
             self.clients[client_id] = client
         return client
+
+    def register_admin(self, scaiflow_urls: list[str]) -> OidcClient:
+        """ScaiFlow's admin as a client, at each of these base URLs."""
+        uris = [f"{url.rstrip('/')}{CALLBACK_PATH}" for url in scaiflow_urls]
+        return self.register(ADMIN_CLIENT_ID, uris)
 
     def reset(self) -> None:
         with self._lock:

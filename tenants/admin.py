@@ -176,8 +176,8 @@ def _credential(tenant: Tenant) -> TenantCredential | None:
 @admin.register(TenantMembership)
 class TenantMembershipAdmin(TenantScopedAdmin, admin.ModelAdmin):
     tenant_lookup = "tenant_id"
-    list_display = ("user", "tenant", "role", "created_at")
-    list_filter = ("role",)
+    list_display = ("user", "tenant", "role", "from_scaikey", "created_at")
+    list_filter = ("role", "from_scaikey")
     list_select_related = ("user", "tenant")
     search_fields = ("user__username", "tenant__slug")
     autocomplete_fields = ("user", "tenant")

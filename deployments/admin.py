@@ -9,7 +9,12 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from deployments.models import Deployment, Status
-from deployments.services import NotRetryable, deployment_retry_publish, deployment_rollback
+from deployments.services import (
+    NotRetryable,
+    deployment_retry_publish,
+    deployment_rollback,
+    retry_publish_refusal,
+)
 from scaiflow.admin import ObjectActionsAdmin, TenantScopedAdmin
 from scaiflow.errors import ApiError
 
@@ -18,6 +23,14 @@ STATUS_COLOURS = {
     Status.SUCCEEDED: "#2e7d32",
     Status.FAILED: "#c62828",
     Status.PUBLISH_FAILED: "#ef6c00",
+}
+
+
+# What the deploy used to call ScaiGrid, as an operator reads it (tenants.models.CredentialSource).
+AUTH_SOURCE_LABELS = {
+    "jwt": "ScaiKey JWT (the caller's)",
+    "tenant_key": "Tenant's stored ScaiGrid key",
+    "env": "SCAIGRID_API_KEY (development fallback)",
 }
 
 
@@ -87,7 +100,7 @@ class DeploymentAdmin(ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
                     "flow_name",
                     "flow_version",
                     "actor",
-                    "auth_source",
+                    "auth_source_label",
                     "request_id",
                     "created_at",
                     "finished_at",
@@ -115,6 +128,14 @@ class DeploymentAdmin(ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
 
     object_actions = [("retry_publish", "Retry publish"), ("redeploy", "Redeploy")]
 
+    def object_action_applies(self, name: str, obj) -> bool:
+        # No button that could only answer with a refusal.
+        if name == "retry_publish":
+            return not retry_publish_refusal(obj)
+        if name == "redeploy":
+            return obj.flow_id is not None and obj.flow_version is not None
+        return True
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -127,6 +148,10 @@ class DeploymentAdmin(ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
     @admin.display(description="Status", ordering="status")
     def badge(self, deployment: Deployment) -> str:
         return status_badge(deployment.status)
+
+    @admin.display(description="Auth source", ordering="auth_source")
+    def auth_source_label(self, deployment: Deployment) -> str:
+        return AUTH_SOURCE_LABELS.get(deployment.auth_source, deployment.auth_source or "—")
 
     @admin.display(description="Message")
     def error_message(self, deployment: Deployment) -> str:

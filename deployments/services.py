@@ -130,6 +130,26 @@ def legacy_deploy(
     )
 
 
+def retry_publish_refusal(deployment: Deployment) -> str:
+    """Why `deployment`'s publish cannot be retried; empty when it can."""
+    if deployment.status != Status.PUBLISH_FAILED:
+        return f"the deployment is {deployment.status}, not publish_failed"
+    if deployment.flow_id is None:
+        return "the deployment's flow was deleted"
+    newer = (
+        Deployment.objects.filter(flow_id=deployment.flow_id, created_at__gt=deployment.created_at)
+        .exclude(core_id="")
+        .order_by("-created_at")
+        .first()
+    )
+    if newer is not None:
+        return (
+            f"a later deployment of this flow ({newer.pk}, {newer.status}) changed the Core; "
+            "deploy the flow instead"
+        )
+    return ""
+
+
 def deployment_retry_publish(*, deployment: Deployment, actor: str) -> Deployment:
     """Redeploy a `publish_failed` deployment's flow version with publish on (a new record).
 
@@ -138,27 +158,9 @@ def deployment_retry_publish(*, deployment: Deployment, actor: str) -> Deploymen
     still exists, and no later deployment of the flow has changed a Core since: retrying then
     would roll the Core back to an older version.
     """
-    if deployment.status != Status.PUBLISH_FAILED:
-        raise errors.RetryPublishRefused(
-            f"the deployment is {deployment.status}, not publish_failed",
-            deployment_id=deployment.pk,
-        )
-    if deployment.flow_id is None:
-        raise errors.RetryPublishRefused(
-            "the deployment's flow was deleted", deployment_id=deployment.pk
-        )
-    newer = (
-        Deployment.objects.filter(flow_id=deployment.flow_id, created_at__gt=deployment.created_at)
-        .exclude(core_id="")
-        .order_by("-created_at")
-        .first()
-    )
-    if newer is not None:
-        raise errors.RetryPublishRefused(
-            f"a later deployment of this flow ({newer.pk}, {newer.status}) changed the Core; "
-            "deploy the flow instead",
-            deployment_id=deployment.pk,
-        )
+    reason = retry_publish_refusal(deployment)
+    if reason:
+        raise errors.RetryPublishRefused(reason, deployment_id=deployment.pk)
     return flow_deploy(
         flow=deployment.flow,
         actor=actor,

@@ -1,4 +1,5 @@
-"""The ScaiKey stand-in: a JWKS, a dev token endpoint, and key rotation.
+"""The ScaiKey stand-in: a JWKS, a dev token endpoint, and key rotation (and, in oidc.py,
+an OpenID Connect provider for the admin's "Sign in with ScaiKey").
 
 An RS256 key with a `kid` is generated when the server starts. `POST /scaikey/token` mints a
 JWT for any tenant/sub/roles (development only: there is no login). Rotation
@@ -138,14 +139,30 @@ def get_openid_configuration(stack: Devstack, request: Request, caller: Caller |
         {
             "issuer": stack.signing.issuer,
             "jwks_uri": stack.jwks_url,
+            "authorization_endpoint": f"{stack.signing.issuer}/authorize",
             "token_endpoint": f"{stack.signing.issuer}/token",
             "id_token_signing_alg_values_supported": [ALGORITHM],
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "scopes_supported": ["openid"],
+            "grant_types_supported": ["authorization_code"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
         },
     )
 
 
 def post_token(stack: Devstack, request: Request, caller: Caller | None) -> Response:
-    """`{"tenant", "sub", "roles"?, "ttl"?, "scopes"?, "claims"?}` → a bearer token."""
+    """`{"tenant", "sub", "roles"?, "ttl"?, "scopes"?, "claims"?}` → a bearer token. A
+    form-encoded body is OpenID Connect's token request (oidc.py)."""
+    if request.header("content-type").startswith("application/x-www-form-urlencoded"):
+        from devstack.oidc import exchange_code
+
+        return exchange_code(stack, request)
     body = request.json()
     if not isinstance(body, dict):
         raise ApiError("invalid_request", "body must be a JSON object")

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from devstack import control, scaigrid, scaikey, scaiqueue, scaivault
+from devstack import control, oidc, scaigrid, scaikey, scaiqueue, scaivault
 from devstack.auth import DEFAULT_API_KEY, DEFAULT_VAULT_TOKEN, Caller, authenticate, require
 from devstack.faults import ACTION_HANG, ACTION_RACE, ACTION_SLOW, ACTION_STATUS, Faults
 from devstack.http import ApiError, Request, Response, RouteMatch, Router, error_response
@@ -50,7 +50,12 @@ class Devstack:
         self.state = State()
         self.faults = Faults()
         self.router = Router(
-            scaikey.ROUTES + scaigrid.ROUTES + scaiqueue.ROUTES + scaivault.ROUTES + control.ROUTES
+            scaikey.ROUTES
+            + oidc.ROUTES
+            + scaigrid.ROUTES
+            + scaiqueue.ROUTES
+            + scaivault.ROUTES
+            + control.ROUTES
         )
         self.access_log = access_log
         self._httpd = _Server((host, port), _Handler)
@@ -59,6 +64,7 @@ class Devstack:
         shown_host = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host  # noqa: S104
         self.url = f"http://{shown_host}:{bound_port}"
         self.signing = SigningKeys(issuer=f"{self.url}/scaikey", audience=audience)
+        self.oidc = oidc.OidcProvider()
         self._thread: threading.Thread | None = None
 
     @property
@@ -115,6 +121,7 @@ class Devstack:
         self.faults.reset()
         self.state.reset()
         self.signing.restore()
+        self.oidc.reset()
 
     def start(self) -> Devstack:
         """Serve from a background daemon thread."""

@@ -1,12 +1,23 @@
-"""The admin's one tenant scope: a staff user who is not a superuser sees, changes and can
-point rows at only the tenants they are tenant admin of. Rows of other tenants are simply
-not in the queryset, so their change URLs answer like unknown ids and autocomplete never
-offers them."""
+"""The admin's one tenant scope: a staff user who is not a superuser sees only the rows of
+the tenants they have a membership of, and changes, runs actions on and points rows at only
+those they are tenant admin of. Rows of other tenants are simply not in the queryset, so their
+change URLs answer like unknown ids and autocomplete never offers them. What a user may do at
+all comes from their groups (tenants/groups.py), which follow their memberships' roles."""
 
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.db.models import QuerySet
 
 from tenants.models import Role, Tenant, TenantMembership
+
+admin.site.site_header = "ScaiFlow admin"
+admin.site.site_title = "ScaiFlow admin"
+admin.site.index_title = "Tenants, flows and deployments"
+
+
+def member_tenant_ids(user) -> QuerySet:
+    return TenantMembership.objects.filter(user=user).values("tenant_id")
 
 
 def admin_tenant_ids(user) -> QuerySet:
@@ -22,19 +33,40 @@ class TenantScopedAdmin:
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
+        return queryset.filter(**{f"{self.tenant_lookup}__in": member_tenant_ids(request.user)})
+
+    def administered(self, request, queryset):
+        """The rows of `queryset` the user may change: those of tenants they administer."""
+        if request.user.is_superuser:
+            return queryset
         return queryset.filter(**{f"{self.tenant_lookup}__in": admin_tenant_ids(request.user)})
 
-    def _in_scope(self, request, obj) -> bool:
-        return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
+    def _in_scope(self, request, obj, *, admin: bool = False) -> bool:
+        if obj is None:
+            return True
+        queryset = self.get_queryset(request).filter(pk=obj.pk)
+        return (self.administered(request, queryset) if admin else queryset).exists()
 
     def has_view_permission(self, request, obj=None) -> bool:
         return super().has_view_permission(request, obj) and self._in_scope(request, obj)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return super().has_change_permission(request, obj) and self._in_scope(request, obj)
+        return super().has_change_permission(request, obj) and self._in_scope(
+            request, obj, admin=True
+        )
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return super().has_delete_permission(request, obj) and self._in_scope(request, obj)
+        return super().has_delete_permission(request, obj) and self._in_scope(
+            request, obj, admin=True
+        )
+
+    def response_action(self, request, queryset):
+        # An action that needs more than viewing runs only on rows of administered tenants
+        # (a member of another tenant sees its rows but must not deploy them).
+        action = self.get_actions(request).get(request.POST.get("action", ""))
+        if action and getattr(action[0], "allowed_permissions", ()):
+            queryset = self.administered(request, queryset)
+        return super().response_action(request, queryset)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         # Nor can they point a row at another tenant.
@@ -61,6 +93,20 @@ class ObjectActionsAdmin:
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         allowed = self.get_actions(request)
-        buttons = [(name, label) for name, label in self.object_actions if name in allowed]
+        # On a row the user only views, only the actions that need no more than viewing.
+        obj = self.get_object(request, unquote(object_id))
+        administered = obj is not None and self._in_scope(request, obj, admin=True)
+        buttons = [
+            (name, label)
+            for name, label in self.object_actions
+            if obj is not None
+            and name in allowed
+            and (administered or not getattr(allowed[name][0], "allowed_permissions", ()))
+            and self.object_action_applies(name, obj)
+        ]
         extra_context = {**(extra_context or {}), "object_actions": buttons}
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def object_action_applies(self, name: str, obj) -> bool:
+        """Whether the button of action `name` makes sense on `obj` (every one by default)."""
+        return True

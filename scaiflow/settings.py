@@ -6,6 +6,7 @@ variables win over it. With DEBUG off, a missing or malformed production setting
 process at start-up with a one-line reason.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -208,6 +209,28 @@ SCAIKEY_PUBLIC_KEY = env.str("SCAIKEY_PUBLIC_KEY", default="", multiline=True)
 SCAIKEY_TENANT_CLAIM = env.str("SCAIKEY_TENANT_CLAIM", default="tenant")
 # A token naming a key we do not know triggers at most one JWKS refetch per this many seconds.
 SCAIKEY_JWKS_REFETCH_SECONDS = 60
+
+# --- Admin sign-in: password lockout (django-axes) and "Sign in with ScaiKey" (OIDC) -----------
+
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out user+address first
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "admin:login"
+# N failed password sign-ins of one username from one address lock that pair out for M minutes.
+AXES_FAILURE_LIMIT = env.int("SCAIFLOW_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SCAIFLOW_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_VERBOSE = False
+# "Sign in with ScaiKey" is offered once a client id is set; endpoints and keys come from
+# discovery (default: SCAIKEY_ISSUER + /.well-known/openid-configuration).
+SCAIKEY_OIDC_CLIENT_ID = env.str("SCAIKEY_OIDC_CLIENT_ID", default="")
+SCAIKEY_OIDC_CLIENT_SECRET = env.str("SCAIKEY_OIDC_CLIENT_SECRET", default="")
+SCAIKEY_OIDC_DISCOVERY_URL = env.str("SCAIKEY_OIDC_DISCOVERY_URL", default="")
 
 # --- Object storage for flow versions -------------------------------------------------------
 

@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.urls import include, path, re_path, register_converter
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path, register_converter, reverse_lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from deployments.api import (
@@ -19,7 +20,7 @@ from flows.api import (
     FlowVersionDiffView,
     FlowVersionListView,
 )
-from scaiflow import errors, health
+from scaiflow import errors, health, oidc
 from tenants.api import AuditListView, ScaigridCredentialsView, TenantMeView
 
 
@@ -74,6 +75,24 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The one-time set-password link `manage.py create_tenant_admin` prints (before the admin's
+    # own URLs, whose catch-all would answer it).
+    path(
+        "admin/password-set/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            success_url=reverse_lazy("admin_password_set_done")
+        ),
+        name="admin_password_set",
+    ),
+    path(
+        "admin/password-set/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="admin_password_set_done",
+    ),
+    # "Sign in with ScaiKey" (scaiflow/oidc.py), the callback being the redirect URI that is
+    # registered in ScaiKey.
+    path("admin/oidc/login/", oidc.sign_in, name="scaikey_login"),
+    path("admin/oidc/callback/", oidc.callback, name="scaikey_callback"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

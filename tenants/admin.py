@@ -97,6 +97,11 @@ class TenantAdmin(ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
 
     object_actions = [("test_scaigrid_credentials", "Test ScaiGrid credentials")]
 
+    def get_readonly_fields(self, request, obj=None):
+        # The slug is what ScaiKey tokens name: only operators rename a tenant.
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else ("slug", *fields)
+
     @admin.display(description="ScaiGrid key")
     def scaigrid_key(self, tenant: Tenant) -> str:
         record = _credential(tenant)
@@ -171,8 +176,8 @@ def _credential(tenant: Tenant) -> TenantCredential | None:
 @admin.register(TenantMembership)
 class TenantMembershipAdmin(TenantScopedAdmin, admin.ModelAdmin):
     tenant_lookup = "tenant_id"
-    list_display = ("user", "tenant", "role", "created_at")
-    list_filter = ("role",)
+    list_display = ("user", "tenant", "role", "from_scaikey", "created_at")
+    list_filter = ("role", "from_scaikey")
     list_select_related = ("user", "tenant")
     search_fields = ("user__username", "tenant__slug")
     autocomplete_fields = ("user", "tenant")

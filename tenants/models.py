@@ -40,6 +40,8 @@ class TenantMembership(models.Model):
     )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.MEMBER)
+    # Made by a ScaiKey sign-in, which replaces it at the next one; hand-made ones stay.
+    from_scaikey = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -49,6 +51,28 @@ class TenantMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.tenant} ({self.role})"
+
+
+class ScaiKeyIdentity(models.Model):
+    """The ScaiKey account (issuer and `sub`) an admin user signs in as: the user is found by
+    these, never by name or e-mail."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scaikey_identity"
+    )
+    issuer = models.CharField(max_length=500)
+    sub = models.CharField(max_length=255)
+    last_sign_in = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "sub"], name="one_user_per_scaikey_sub"),
+        ]
+        verbose_name = "ScaiKey identity"
+        verbose_name_plural = "ScaiKey identities"
+
+    def __str__(self) -> str:
+        return f"{self.sub} at {self.issuer}"
 
 
 class CredentialStorage(models.TextChoices):

@@ -4,6 +4,7 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
 from tenants.audit import audit_record
@@ -66,3 +67,68 @@ def scaigrid_credential_delete(*, tenant: Tenant, actor: str) -> bool:
         logger.info("ScaiGrid key of tenant %s deleted by %s", tenant.slug, actor)
         audit_record(tenant=tenant, kind=AuditKind.CREDENTIALS_CLEARED, actor=actor)
     return deleted
+
+
+class SignInRefused(Exception):
+    """A ScaiKey sign-in that cannot make an admin user; the message is for the login page."""
+
+
+def admin_user_from_scaikey(*, issuer: str, claims: dict):
+    """The admin user of a verified ScaiKey ID token, made or brought up to date.
+
+    Keyed by issuer and `sub`, named `scaikey:<sub>`. Its memberships become exactly the
+    token's: the tenant claim's tenant, as tenant_admin when `roles` has it, else member.
+    Memberships an earlier sign-in made for other tenants are removed; hand-made ones stay.
+    """
+    from django.contrib.auth import get_user_model
+
+    from tenants.models import Role, ScaiKeyIdentity, TenantMembership
+
+    sub = claims.get("sub")
+    slug = claims.get(settings.SCAIKEY_TENANT_CLAIM)
+    roles = claims.get("roles")
+    if not isinstance(sub, str) or not sub or len(sub) > 140:
+        raise SignInRefused("ScaiKey's answer names no user (sub).")
+    if not isinstance(slug, str) or not slug:
+        raise SignInRefused(
+            "Your ScaiKey account names no tenant: ask your ScaiKey administrator to give it one."
+        )
+    try:
+        validate_tenant_slug(slug)
+    except ValidationError:
+        raise SignInRefused(
+            f"ScaiKey names the tenant {slug[:70]!r}, which is not valid."
+        ) from None
+    role = Role.TENANT_ADMIN if isinstance(roles, list) and "tenant_admin" in roles else Role.MEMBER
+    username = f"scaikey:{sub}"
+    with transaction.atomic():
+        identity = (
+            ScaiKeyIdentity.objects.select_related("user").filter(issuer=issuer, sub=sub).first()
+        )
+        if identity is None:
+            user_model = get_user_model()
+            if user_model.objects.filter(username=username).exists():
+                raise SignInRefused(
+                    f"The admin user {username} belongs to another sign-in; ask an operator."
+                )
+            user = user_model(username=username, is_staff=True)
+            user.set_unusable_password()
+            user.save()
+            identity = ScaiKeyIdentity.objects.create(user=user, issuer=issuer, sub=sub)
+        user = identity.user
+        if not user.is_active:
+            raise SignInRefused(f"The admin user {username} is deactivated.")
+        if not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        identity.save(update_fields=["last_sign_in"])
+        tenant, _ = Tenant.objects.get_or_create(slug=slug)
+        # delete() per row: the group receivers see each removal.
+        for stale in TenantMembership.objects.filter(user=user, from_scaikey=True).exclude(
+            tenant=tenant, role=role
+        ):
+            stale.delete()
+        if not TenantMembership.objects.filter(user=user, tenant=tenant).exists():
+            TenantMembership.objects.create(user=user, tenant=tenant, role=role, from_scaikey=True)
+    logger.info("admin sign-in with ScaiKey: %s, %s of %s", username, role, slug)
+    return user

@@ -1,5 +1,5 @@
 """Admin fixtures: two tenants with a flow and deploy records each, a superuser, a staff
-tenant admin of acme only, and one who may only view."""
+tenant admin of acme only, and a member who may only view."""
 
 from __future__ import annotations
 
@@ -144,7 +144,7 @@ def ada_client(ada) -> Client:
 
 @pytest.fixture
 def viewer_client(acme) -> Client:
-    """Staff, tenant admin of acme, with only the view permissions."""
+    """Staff, member of acme, with only the view permissions."""
     user = get_user_model().objects.create_user("vera", password="pw-vera-123", is_staff=True)
     user.user_permissions.set(
         Permission.objects.filter(
@@ -152,7 +152,7 @@ def viewer_client(acme) -> Client:
             codename__startswith="view_",
         )
     )
-    TenantMembership.objects.create(user=user, tenant=acme, role=Role.TENANT_ADMIN)
+    TenantMembership.objects.create(user=user, tenant=acme, role=Role.MEMBER)
     client = Client()
     client.force_login(user)
     return client

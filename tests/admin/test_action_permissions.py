@@ -61,9 +61,22 @@ def test_a_viewer_sees_only_the_harmless_buttons(viewer_client, acme, acme_flow)
 
 
 def test_a_tenant_admin_with_change_permission_sees_every_button(ada_client, acme, acme_flow):
-    deployment = make_deployment(acme_flow)
+    deployment = make_deployment(acme_flow, status=Status.PUBLISH_FAILED, core_id="core_1")
     flow_page = ada_client.get(change_url(acme_flow)).content.decode()
     assert 'value="compile"' in flow_page and 'value="deploy"' in flow_page
     deployment_page = ada_client.get(change_url(deployment)).content.decode()
     assert 'value="redeploy"' in deployment_page and 'value="retry_publish"' in deployment_page
     assert 'value="test_scaigrid_credentials"' in ada_client.get(change_url(acme)).content.decode()
+
+
+def test_retry_publish_is_offered_only_where_a_retry_can_run(ada_client, acme_flow):
+    failed = make_deployment(acme_flow)
+    succeeded = make_deployment(acme_flow, status=Status.SUCCEEDED)
+    for record in (failed, succeeded):
+        page = ada_client.get(change_url(record)).content.decode()
+        assert 'value="retry_publish"' not in page and 'value="redeploy"' in page
+    stale = make_deployment(acme_flow, status=Status.PUBLISH_FAILED, core_id="core_1")
+    assert 'value="retry_publish"' in ada_client.get(change_url(stale)).content.decode()
+    # A later deploy changed the Core: retrying would roll it back.
+    make_deployment(acme_flow, status=Status.SUCCEEDED, core_id="core_1")
+    assert 'value="retry_publish"' not in ada_client.get(change_url(stale)).content.decode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.test import Client
 
 from tenants.services import scaigrid_credential_set
 from tests.admin.conftest import KEY, change_url, make_deployment, make_flow
@@ -100,3 +101,17 @@ def test_change_pages_have_their_action_buttons(ada_client, acme_flow):
         page = ada_client.get(url).content.decode()
         for action in actions:
             assert f'name="action" value="{action}"' in page, (url, action)
+
+
+def test_the_admin_is_scaiflows(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+    assert "<title>Tenants, flows and deployments | ScaiFlow admin</title>" in page
+    assert "ScaiFlow admin</a>" in page and "Django administration" not in page
+    login = Client().get("/admin/login/").content.decode()
+    assert "ScaiFlow admin" in login and "Django administration" not in login
+
+
+def test_the_auth_source_reads_as_words(admin_client, acme_flow):
+    page = admin_client.get(change_url(make_deployment(acme_flow, auth_source="jwt")))
+    text = page.content.decode()
+    assert "ScaiKey JWT" in text and ">Jwt<" not in text

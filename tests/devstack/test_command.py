@@ -30,6 +30,7 @@ def test_devstack_command_prints_its_settings_and_a_token(monkeypatch):
         f"export SCAIKEY_JWKS_URL={url}/.well-known/jwks.json",
         f"export SCAIKEY_ISSUER={url}/scaikey",
         "export SCAIKEY_AUDIENCE=scaiflow",
+        "export SCAIKEY_OIDC_CLIENT_ID=scaiflow-admin",
         "sgk_devstack_0000000000000000",
         "devstack stopped",
     ):

@@ -61,3 +61,19 @@ def test_demo_tenant_examples_and_a_usable_token(db, examples, server_runs):
     assert (claims["tenant"], claims["roles"]) == ("demo", ["tenant_admin"])
     run()  # a second start does not duplicate the examples
     assert Flow.objects.filter(tenant__slug="demo").count() == 1
+
+
+def test_the_admin_signs_in_with_devstacks_scaikey(db, examples, server_runs, monkeypatch):
+    for name in ("SCAIKEY_ISSUER", "SCAIKEY_OIDC_CLIENT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    output = run(tenant="acme", port=8123)
+    env = server_runs["env"]
+    assert env["SCAIKEY_OIDC_CLIENT_ID"] == "scaiflow-admin"
+    assert 'Admin: http://127.0.0.1:8123/admin/ → "Sign in with ScaiKey"' in output
+
+
+def test_a_client_id_of_ones_own_is_kept(db, examples, server_runs, monkeypatch):
+    monkeypatch.setenv("SCAIKEY_OIDC_CLIENT_ID", "my-client")
+    output = run()
+    assert server_runs["env"]["SCAIKEY_OIDC_CLIENT_ID"] == "my-client"
+    assert "Sign in with ScaiKey" not in output

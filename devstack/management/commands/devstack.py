@@ -20,8 +20,13 @@ class Command(BaseCommand):
         parser.add_argument("--audience", default="scaiflow", help="`aud` of minted tokens")
         parser.add_argument("--tenant", default="demo", help="tenant of the printed dev token")
         parser.add_argument("--quiet", action="store_true", help="no access log")
+        parser.add_argument(
+            "--scaiflow-url",
+            default="http://127.0.0.1:8000",
+            help="where ScaiFlow runs: its admin is registered as an OpenID Connect client there",
+        )
 
-    def handle(self, *args, host, port, audience, tenant, quiet, **options):
+    def handle(self, *args, host, port, audience, tenant, quiet, scaiflow_url, **options):
         try:
             stack = Devstack(host, port, audience=audience, access_log=not quiet)
         except OSError as exc:
@@ -29,11 +34,14 @@ class Command(BaseCommand):
         token = stack.signing.mint(
             tenant=tenant, sub="developer", roles=["tenant_admin"], ttl=DEMO_TOKEN_TTL_SECONDS
         )
+        stack.oidc.default_tenant = tenant
+        client = stack.oidc.register_admin([scaiflow_url])
         write = self.stdout.write
         write(f"devstack serving at {stack.url}")
         write("\nPoint ScaiFlow at it (environment or .env):")
         for name, value in stack.env().items():
             write(f"  export {name}={shlex.quote(value)}")
+        write(f"  export SCAIKEY_OIDC_CLIENT_ID={client.client_id}  # Sign in with ScaiKey")
         write("  # optional, to keep tenant keys in devstack's ScaiVault:")
         for name, value in stack.env(vault=True).items():
             if name.startswith("SCAIVAULT_"):

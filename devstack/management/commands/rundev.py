@@ -39,6 +39,13 @@ class Command(BaseCommand):
             raise CommandError(message) from None
         env = dict(os.environ)
         pointed = {name: value for name, value in stack.env().items() if name not in env}
+        # "Sign in with ScaiKey" against devstack's ScaiKey, unless ScaiKey is the user's own.
+        if "SCAIKEY_ISSUER" in pointed and "SCAIKEY_OIDC_CLIENT_ID" not in env:
+            stack.oidc.default_tenant = tenant
+            client = stack.oidc.register_admin(
+                [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+            )
+            pointed["SCAIKEY_OIDC_CLIENT_ID"] = client.client_id
         env.update(pointed)
         demo = tenant_get_or_create(slug=tenant)
         flows = self._load_examples(demo)
@@ -95,7 +102,15 @@ class Command(BaseCommand):
                 '-H "Authorization: Bearer $TOKEN"'
             )
         write(f"  curl -s {stack.url}/_devstack/state   # what devstack received")
-        write(f"\nAPI docs: http://127.0.0.1:{port}/api/docs/   Stop: Ctrl-C\n")
+        write(f"\nAPI docs: http://127.0.0.1:{port}/api/docs/")
+        if "SCAIKEY_OIDC_CLIENT_ID" in pointed:
+            write(
+                f'Admin: http://127.0.0.1:{port}/admin/ → "Sign in with ScaiKey" '
+                f"(devstack asks which tenant, user and roles)"
+            )
+        else:
+            write(f"Admin: http://127.0.0.1:{port}/admin/")
+        write("Stop: Ctrl-C\n")
         for name in sorted(pointed):
             write(f"  {name}={shlex.quote(pointed[name])}")
         self.stdout.flush()

@@ -1,0 +1,190 @@
+""" "Sign in with ScaiKey" against devstack's ScaiKey over real HTTP: the whole code flow with
+PKCE, the users and memberships it makes, and every refusal a message on the login page."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from django.contrib.auth import get_user_model
+from django.contrib.messages import get_messages
+from django.test import Client
+
+from tenants.groups import TENANT_ADMINS, TENANT_MEMBERS
+from tenants.models import Role, ScaiKeyIdentity, Tenant, TenantMembership
+
+pytestmark = pytest.mark.django_db
+
+CLIENT_ID = "scaiflow-admin"
+CALLBACK = "http://testserver/admin/oidc/callback/"
+
+
+@pytest.fixture
+def scaikey(devstack_settings, settings):
+    devstack_settings.stack.oidc.register(CLIENT_ID, [CALLBACK])
+    settings.SCAIKEY_OIDC_CLIENT_ID = CLIENT_ID
+    settings.SCAIKEY_OIDC_CLIENT_SECRET = ""
+    settings.SCAIKEY_OIDC_DISCOVERY_URL = ""
+    return devstack_settings
+
+
+def start(client: Client) -> str:
+    """Our side of the start: the URL of ScaiKey's authorize page we are sent to."""
+    response = client.get("/admin/oidc/login/")
+    assert response.status_code == 302
+    return response["Location"]
+
+
+def consent(authorize_url: str, *, tenant="acme", sub="ada", roles="tenant_admin", **extra):
+    """ScaiKey's side: fill its form; returns the callback path and query it redirects to."""
+    page = requests.get(authorize_url, timeout=5)
+    assert page.status_code == 200 and "Sign in to ScaiKey" in page.text
+    params = {name: values[0] for name, values in parse_qs(urlsplit(authorize_url).query).items()}
+    form = {**params, "tenant": tenant, "sub": sub, "roles": roles, **extra}
+    answer = requests.post(authorize_url.split("?")[0], data=form, allow_redirects=False, timeout=5)
+    assert answer.status_code == 302, answer.text
+    location = answer.headers["Location"]
+    assert location.startswith(CALLBACK)
+    return location.removeprefix("http://testserver")
+
+
+def sign_in(client: Client | None = None, **consent_fields):
+    client = client or Client()
+    response = client.get(consent(start(client), **consent_fields))
+    return client, response
+
+
+def refusal(client: Client, response) -> str:
+    assert response.status_code == 302 and response["Location"] == "/admin/login/"
+    (message,) = [str(m) for m in get_messages(response.wsgi_request)]
+    if "_auth_user_id" not in client.session:  # else the login page sends them on
+        page = client.get("/admin/login/")
+        assert page.status_code == 200
+        assert "Signing in with ScaiKey failed" in page.content.decode()
+    return message
+
+
+def test_the_login_page_offers_scaikey_only_when_configured(scaikey, settings):
+    assert "Sign in with ScaiKey" in Client().get("/admin/login/").content.decode()
+    settings.SCAIKEY_OIDC_CLIENT_ID = ""
+    assert "Sign in with ScaiKey" not in Client().get("/admin/login/").content.decode()
+
+
+def test_the_authorize_request_carries_state_nonce_and_pkce(scaikey):
+    query = parse_qs(urlsplit(start(Client())).query)
+    assert query["client_id"] == [CLIENT_ID] and query["redirect_uri"] == [CALLBACK]
+    assert query["code_challenge_method"] == ["S256"] and query["code_challenge"][0]
+    assert query["state"][0] and query["nonce"][0] and query["scope"] == ["openid"]
+
+
+def test_a_tenant_admin_signs_in_and_is_made_from_the_token(scaikey):
+    client, response = sign_in(tenant="acme", sub="ada", roles="tenant_admin")
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    user = get_user_model().objects.get(username="scaikey:ada")
+    assert user.is_staff and not user.is_superuser and not user.has_usable_password()
+    identity = ScaiKeyIdentity.objects.get(user=user)
+    assert (identity.issuer, identity.sub) == (scaikey.issuer, "ada")
+    (membership,) = TenantMembership.objects.filter(user=user)
+    assert (membership.tenant.slug, membership.role) == ("acme", Role.TENANT_ADMIN)
+    assert set(user.groups.values_list("name", flat=True)) == {TENANT_ADMINS}
+    page = client.get("/admin/tenants/tenant/")
+    assert page.status_code == 200 and "acme" in page.content.decode()
+
+
+def test_every_sign_in_makes_the_memberships_the_token_says(scaikey, globex):
+    sign_in(tenant="acme", sub="ada", roles="tenant_admin")
+    user = get_user_model().objects.get(username="scaikey:ada")
+    TenantMembership.objects.create(user=user, tenant=globex, role=Role.MEMBER)  # by hand
+
+    sign_in(tenant="acme", sub="ada", roles="")  # the role was removed in ScaiKey
+    memberships = {(m.tenant.slug, m.role) for m in user.tenant_memberships.all()}
+    assert memberships == {("acme", Role.MEMBER), ("globex", Role.MEMBER)}
+    assert set(user.groups.values_list("name", flat=True)) == {TENANT_MEMBERS}
+
+    sign_in(tenant="initech", sub="ada", roles="tenant_admin")  # moved to another tenant
+    memberships = {(m.tenant.slug, m.role) for m in user.tenant_memberships.all()}
+    assert memberships == {("initech", Role.TENANT_ADMIN), ("globex", Role.MEMBER)}
+    assert get_user_model().objects.filter(username__startswith="scaikey:").count() == 1
+
+
+def test_the_user_is_keyed_by_issuer_and_sub_not_by_name(scaikey):
+    get_user_model().objects.create_user("scaikey:ada")  # made by hand, not by ScaiKey
+    client, response = sign_in(sub="ada")
+    assert "belongs to another sign-in" in refusal(client, response)
+    assert not ScaiKeyIdentity.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"tenant": ""}, "names no tenant"),
+        ({"claims": json.dumps({"tenant": None})}, "names no tenant"),
+        ({"tenant": "Not A Slug!"}, "not valid"),
+        ({"claims": json.dumps({"aud": "someone-else"})}, "wrong or missing 'aud'"),
+        ({"claims": json.dumps({"iss": "https://evil.example"})}, "wrong or missing 'iss'"),
+        ({"claims": json.dumps({"nonce": "replayed-nonce"})}, "wrong or missing 'nonce'"),
+        ({"claims": json.dumps({"exp": int(time.time()) - 3600})}, "has expired"),
+        ({"sign_with": "unknown"}, "a key ScaiKey does not publish"),
+    ],
+)
+def test_refusals_are_messages_on_the_login_page(scaikey, fields, reason):
+    client, response = sign_in(**fields)
+    message = refusal(client, response)
+    assert reason in message and message.startswith("Signing in with ScaiKey failed")
+    assert "_auth_user_id" not in client.session
+    assert not get_user_model().objects.filter(username__startswith="scaikey:").exists()
+
+
+def test_a_wrong_or_replayed_state_is_refused(scaikey):
+    client = Client()
+    callback = consent(start(client))
+    path, _, query = callback.partition("?")
+    forged = {**{k: v[0] for k, v in parse_qs(query).items()}, "state": "forged"}
+    assert "stale or was already used" in refusal(client, client.get(path, forged))
+
+    client, response = sign_in()
+    assert response["Location"] == "/admin/"
+    replay = client.get(response.wsgi_request.get_full_path())
+    assert "stale or was already used" in refusal(client, replay)
+
+
+def test_a_code_is_good_once_and_only_with_the_verifier(scaikey):
+    client = Client()
+    callback = consent(start(client))
+    # Another browser (no session: no state, no verifier) cannot use the code.
+    other = Client()
+    assert "stale" in refusal(other, other.get(callback))
+    # The code was not spent by that: the right browser still signs in.
+    assert client.get(callback)["Location"] == "/admin/"
+    # ScaiKey refuses the code without the PKCE verifier, and a second use.
+    token = f"{scaikey.issuer}/token"
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    answer = requests.post(
+        token,
+        data={"grant_type": "authorization_code", "code": code, "client_id": CLIENT_ID,
+              "redirect_uri": CALLBACK, "code_verifier": "x" * 43},
+        timeout=5,
+    )  # fmt: skip
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+
+
+def test_scaikey_unreachable_is_a_message(scaikey, settings):
+    settings.SCAIKEY_OIDC_DISCOVERY_URL = "http://127.0.0.1:9/.well-known/openid-configuration"
+    client = Client()
+    response = client.get("/admin/oidc/login/")
+    assert "could not be reached" in refusal(client, response)
+
+
+def test_without_a_client_id_the_views_say_so(settings):
+    settings.SCAIKEY_OIDC_CLIENT_ID = ""
+    client = Client()
+    for url in ("/admin/oidc/login/", "/admin/oidc/callback/?code=x&state=y"):
+        assert "not configured" in refusal(client, client.get(url))
+
+
+def test_a_tenant_of_the_token_is_created(scaikey):
+    sign_in(tenant="newco", sub="nia", roles="")
+    assert Tenant.objects.filter(slug="newco").exists()

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "scaiflow.middleware.RequestIDMiddleware",
+    "scaiflow.middleware.AccessMiddleware",  # access line and HTTP metrics
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -283,6 +284,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Observability: metrics and traces (docs/operators.md, Monitoring) -----------------------
+
+# Unset: /metrics answers 404. Set: Prometheus sends it as a bearer token.
+SCAIFLOW_METRICS_TOKEN = env.str("SCAIFLOW_METRICS_TOKEN", default="")
+# Under gunicorn: a directory the workers share (emptied before start), so values add up.
+# prometheus-client reads it from the environment itself; it is read here to check it.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR and not Path(PROMETHEUS_MULTIPROC_DIR).is_dir():
+    raise ImproperlyConfigured("PROMETHEUS_MULTIPROC_DIR must name an existing directory")
 
 # --- Logging: every line of a request carries its request id ---------------------------------
 

@@ -33,7 +33,7 @@ from flows.services import flow_compile, flow_compile_content
 from scaiflow import metrics
 from scaiflow.auth import Principal
 from scaiflow.errors import ApiError, internal_error
-from scaiflow.middleware import current_request_id
+from scaiflow.middleware import current_request_id, log_context
 from tenants.audit import audit_record
 from tenants.credentials import ResolvedCredential, scaigrid_credential_resolve
 from tenants.models import AuditKind, Tenant
@@ -172,6 +172,7 @@ def record_start(*, tenant: Tenant, flow: Flow | None, flow_name: str, actor: st
             )  # fmt: skip
             metrics.DEPLOYS.labels(Status.FAILED, detail["error"]).inc()
             raise error from None
+    log_context(deployment_id=deployment.pk, flow_id=flow.public_id if flow else None)
     audit_record(tenant=tenant, kind=AuditKind.DEPLOY_STARTED, actor=actor, target=deployment.pk,
                  flow_id=flow.public_id if flow else None, flow_name=flow_name)  # fmt: skip
     return deployment

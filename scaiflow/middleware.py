@@ -27,12 +27,12 @@ def current_request_id() -> str:
 
 
 def log_context(**fields: str | None) -> None:
-    """Stamp `fields` (tenant, actor, flow_id, deployment_id) on the request's later log lines."""
+    """Stamp `fields` (tenant, actor, flow_id, deployment_id) on the request's later log lines.
+
+    Outside a request (a command, a worker thread) it does nothing: nothing would end it."""
     current = _log_fields.get()
-    if current is None:
-        current = {}
-        _log_fields.set(current)
-    current.update({name: value for name, value in fields.items() if value})
+    if current is not None:
+        current.update({name: value for name, value in fields.items() if value})
 
 
 class RequestIDMiddleware:

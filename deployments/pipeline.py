@@ -30,7 +30,7 @@ from deployments.clients.scaiqueue import ProvisionError, ScaiQueueClient
 from deployments.models import CoreAction, Deployment, Status
 from flows.models import Flow
 from flows.services import flow_compile, flow_compile_content
-from scaiflow import metrics
+from scaiflow import metrics, tracing
 from scaiflow.auth import Principal
 from scaiflow.errors import ApiError, internal_error
 from scaiflow.middleware import current_request_id, log_context
@@ -95,7 +95,8 @@ class Run:
     def step(self, name: str) -> Iterator[dict[str, Any]]:
         entry: dict[str, Any] = {"name": name, "started_at": timezone.now().isoformat()}
         started = time.perf_counter()
-        with upstream_timer() as waited:
+        span = tracing.span(f"deploy {name}", **{"scaiflow.deployment_id": self.deployment.pk})
+        with span, upstream_timer() as waited:
             try:
                 yield entry
             except BaseException:

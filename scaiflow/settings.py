@@ -294,6 +294,9 @@ SCAIFLOW_METRICS_TOKEN = env.str("SCAIFLOW_METRICS_TOKEN", default="")
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 if PROMETHEUS_MULTIPROC_DIR and not Path(PROMETHEUS_MULTIPROC_DIR).is_dir():
     raise ImproperlyConfigured("PROMETHEUS_MULTIPROC_DIR must name an existing directory")
+# Set (e.g. http://otel-collector:4318): traces go there over OTLP/HTTP. Unset: no tracing.
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="scaiflow")
 
 # --- Logging: every line of a request carries its request id ---------------------------------
 

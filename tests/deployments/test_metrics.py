@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from deployments import events
@@ -298,3 +303,58 @@ def test_cardinality_stays_bounded_over_many_flows_and_tenants(
     text = scrape(client)
     assert series(text) == few
     assert not re.search(r"tenant-\d|user-\d|flw_\d|core_\d|BREW|nowhere", text)
+
+
+OPS = Path(__file__).resolve().parents[2] / "docs" / "ops"
+METRIC_NAME = re.compile(r"\bscaiflow_[a-z_]+\b")
+DURATION = re.compile(r"^\d+[smhd]$")
+
+
+def test_every_metric_the_dashboard_and_alerts_name_is_exported(
+    client, metrics_on, acme_user, flow, upstream, monkeypatch
+):
+    named = set(METRIC_NAME.findall((OPS / "alerts.yml").read_text()))
+    named |= set(METRIC_NAME.findall((OPS / "grafana-dashboard.json").read_text()))
+    grid_accepts(upstream)
+    assert deploy(acme_user, flow).status_code == 201
+    monkeypatch.setattr(events, "_poll_upstream", lambda **kw: EMPTY_POLL)
+    principal = TestEventsCache().principal(flow)
+    events.scaicore_events_poll(principal=principal, flow_id=flow.public_id, since=None)
+    families = list(text_string_to_metric_families(scrape(client)))
+    exported = {sample.name for family in families for sample in family.samples}
+    exported |= {family.name for family in families if family.samples}
+    assert len(named) >= 12
+    assert named - exported == set()
+
+
+def test_the_alert_rules_are_prometheus_rules():
+    document = yaml.safe_load((OPS / "alerts.yml").read_text())
+    (group,) = document["groups"]
+    assert group["name"] == "scaiflow"
+    names = [rule["alert"] for rule in group["rules"]]
+    assert len(names) == len(set(names)) >= 4
+    for rule in group["rules"]:
+        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]
+        assert isinstance(rule["expr"], str) and METRIC_NAME.search(rule["expr"])
+        assert rule["expr"].count("(") == rule["expr"].count(")")
+        assert DURATION.match(rule.get("for", "0s"))
+        assert rule["labels"]["severity"] in ("page", "ticket")
+        assert {"summary", "description"} <= set(rule["annotations"])
+    # promtool parses the PromQL too, where it is installed.
+    promtool = shutil.which("promtool")
+    if promtool:
+        result = subprocess.run(
+            [promtool, "check", "rules", str(OPS / "alerts.yml")], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_dashboard_is_a_grafana_dashboard():
+    dashboard = json.loads((OPS / "grafana-dashboard.json").read_text())
+    assert dashboard["uid"] == "scaiflow"
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}"
+        assert panel["targets"] and all(METRIC_NAME.search(t["expr"]) for t in panel["targets"])
+        assert set(panel["gridPos"]) == {"x", "y", "w", "h"}

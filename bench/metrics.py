@@ -13,7 +13,9 @@ In one process, against devstack started here (no injected latency), through the
 upstream helpers) with no-ops; "on" is the code as it ships. Rounds alternate on and off so
 that the machine's load hits both alike; the figures are the medians over the rounds, with
 throughput in operations per second of wall time and CPU time of the serving thread per
-operation (steadier on a shared machine).
+operation. On a shared machine the difference between two such medians is mostly noise, so a
+last pass measures the cost directly: the time spent inside the recording calls per
+operation, and its share of the operations' wall time.
 
     .venv/bin/python bench/metrics.py [--rounds 10] [--deploys 50] [--polls 1000]
 """
@@ -55,6 +57,44 @@ def metrics_off():
     MetricWrapperBase.labels = lambda self, *args, **kwargs: self
     metrics.http_observe = lambda *args: None
     metrics.upstream_observe = lambda *args: None
+    try:
+        yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
+
+
+@contextmanager
+def metrics_clocked(spent: list[float]):
+    """The recording calls as shipped, the time spent inside them added up into `spent[0]`
+    (outermost calls only: `http_observe` calls `labels`, `inc` and `observe`)."""
+    from prometheus_client import Counter, Histogram
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from scaiflow import metrics
+
+    depth = [0]
+    saved = []
+
+    def clocked(owner, name):
+        original = getattr(owner, name)
+        saved.append((owner, name, original))
+
+        def call(*args, **kwargs):
+            depth[0] += 1
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:
+                    spent[0] += time.perf_counter() - started
+
+        setattr(owner, name, call)
+
+    for owner, name in ((Counter, "inc"), (Histogram, "observe"), (MetricWrapperBase, "labels"),
+                        (metrics, "http_observe"), (metrics, "upstream_observe")):  # fmt: skip
+        clocked(owner, name)
     try:
         yield
     finally:
@@ -134,12 +174,21 @@ def main() -> None:
     deploy()  # creates the Core
     poll()
     results = {mode: {"deploy": [], "events": []} for mode in ("on", "off")}
+    share = {}
     try:
         for round_ in range(args.rounds):
             for mode in ("on", "off") if round_ % 2 == 0 else ("off", "on"):
                 with metrics_off() if mode == "off" else _nothing():
                     results[mode]["deploy"].append(timed(args.deploys, deploy))
                     results[mode]["events"].append(timed(args.polls, poll))
+        # The time the operations spend inside the recording calls, measured on them.
+        for what, count, send in (("deploy", args.deploys, deploy), ("events", args.polls, poll)):
+            spent = [0.0]
+            with metrics_clocked(spent):
+                started = time.perf_counter()
+                for _ in range(count):
+                    send()
+                share[what] = (spent[0] / count * 1e6, spent[0] / (time.perf_counter() - started))
     finally:
         stack.stop()
 
@@ -147,7 +196,8 @@ def main() -> None:
     print(f"database: {engine}; {args.rounds} rounds of each, alternating; per round "
           f"{args.deploys} deploys and {args.polls} events polls")  # fmt: skip
     print(f"{'':<8}  {'off ops/s':>9}  {'on ops/s':>9}  {'change':>7}  "
-          f"{'off cpu/op':>10}  {'on cpu/op':>10}  {'change':>7}")  # fmt: skip
+          f"{'off cpu/op':>10}  {'on cpu/op':>10}  {'change':>7}  {'in metrics/op':>13}  "
+          f"{'share':>6}")  # fmt: skip
     for what in ("deploy", "events"):
         off_rate = statistics.median(r for r, _ in results["off"][what])
         on_rate = statistics.median(r for r, _ in results["on"][what])
@@ -155,7 +205,8 @@ def main() -> None:
         on_cpu = statistics.median(c for _, c in results["on"][what])
         print(f"{what:<8}  {off_rate:>9.1f}  {on_rate:>9.1f}  "
               f"{(on_rate / off_rate - 1) * 100:>+6.1f}%  {off_cpu:>8.3f}ms  {on_cpu:>8.3f}ms  "
-              f"{(on_cpu / off_cpu - 1) * 100:>+6.1f}%")  # fmt: skip
+              f"{(on_cpu / off_cpu - 1) * 100:>+6.1f}%  {share[what][0]:>10.1f} µs  "
+              f"{share[what][1] * 100:>5.2f}%")  # fmt: skip
 
 
 @contextmanager

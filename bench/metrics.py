@@ -14,10 +14,11 @@ upstream helpers) with no-ops; "on" is the code as it ships. Rounds alternate on
 that the machine's load hits both alike; the figures are the medians over the rounds, with
 throughput in operations per second of wall time and CPU time of the serving thread per
 operation. On a shared machine the difference between two such medians is mostly noise, so a
-last pass measures the cost directly: the time spent inside the recording calls per
-operation, and its share of the operations' wall time.
+last pass measures the cost directly: it keeps the recording calls one deploy and one poll
+make (with their arguments), replays them alone thousands of times, and gives their CPU time
+per operation and its share of the operation's CPU time (median of the "on" rounds).
 
-    .venv/bin/python bench/metrics.py [--rounds 10] [--deploys 50] [--polls 1000]
+    .venv/bin/python bench/metrics.py [--rounds 20] [--deploys 25] [--polls 500]
 """
 
 from __future__ import annotations
@@ -65,9 +66,9 @@ def metrics_off():
 
 
 @contextmanager
-def metrics_clocked(spent: list[float]):
-    """The recording calls as shipped, the time spent inside them added up into `spent[0]`
-    (outermost calls only: `http_observe` calls `labels`, `inc` and `observe`)."""
+def recording_calls(calls: list):
+    """The recording calls as shipped, each outermost one (`http_observe` calls `inc` and
+    `observe`) appended to `calls` as (function, args, kwargs), to be replayed alone."""
     from prometheus_client import Counter, Histogram
     from prometheus_client.metrics import MetricWrapperBase
 
@@ -76,30 +77,38 @@ def metrics_clocked(spent: list[float]):
     depth = [0]
     saved = []
 
-    def clocked(owner, name):
+    def kept(owner, name):
         original = getattr(owner, name)
         saved.append((owner, name, original))
 
         def call(*args, **kwargs):
+            if depth[0] == 0:
+                calls.append((original, args, kwargs))
             depth[0] += 1
-            started = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
                 depth[0] -= 1
-                if depth[0] == 0:
-                    spent[0] += time.perf_counter() - started
 
         setattr(owner, name, call)
 
     for owner, name in ((Counter, "inc"), (Histogram, "observe"), (MetricWrapperBase, "labels"),
                         (metrics, "http_observe"), (metrics, "upstream_observe")):  # fmt: skip
-        clocked(owner, name)
+        kept(owner, name)
     try:
         yield
     finally:
         for owner, name, value in saved:
             setattr(owner, name, value)
+
+
+def replayed_cost(calls: list, repeat: int = 2000) -> float:
+    """Seconds of CPU that one replay of `calls` takes, over `repeat` replays."""
+    started = time.process_time()
+    for _ in range(repeat):
+        for function, args, kwargs in calls:
+            function(*args, **kwargs)
+    return (time.process_time() - started) / repeat
 
 
 def timed(count: int, send) -> tuple[float, float]:
@@ -113,9 +122,9 @@ def timed(count: int, send) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10, help="rounds of each, alternating")
-    parser.add_argument("--deploys", type=int, default=50, help="deploys per round")
-    parser.add_argument("--polls", type=int, default=1000, help="events polls per round")
+    parser.add_argument("--rounds", type=int, default=20, help="rounds of each, alternating")
+    parser.add_argument("--deploys", type=int, default=25, help="deploys per round")
+    parser.add_argument("--polls", type=int, default=500, help="events polls per round")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="scaiflow-bench-"))
@@ -181,14 +190,14 @@ def main() -> None:
                 with metrics_off() if mode == "off" else _nothing():
                     results[mode]["deploy"].append(timed(args.deploys, deploy))
                     results[mode]["events"].append(timed(args.polls, poll))
-        # The time the operations spend inside the recording calls, measured on them.
-        for what, count, send in (("deploy", args.deploys, deploy), ("events", args.polls, poll)):
-            spent = [0.0]
-            with metrics_clocked(spent):
-                started = time.perf_counter()
-                for _ in range(count):
-                    send()
-                share[what] = (spent[0] / count * 1e6, spent[0] / (time.perf_counter() - started))
+        # What one operation records, replayed alone: its cost, against the operation's CPU.
+        for what, send in (("deploy", deploy), ("events", poll)):
+            calls = []
+            with recording_calls(calls):
+                send()
+            cost = replayed_cost(calls)
+            cpu = statistics.median(c for _, c in results["on"][what]) / 1000
+            share[what] = (len(calls), cost * 1e6, cost / cpu)
     finally:
         stack.stop()
 
@@ -196,8 +205,8 @@ def main() -> None:
     print(f"database: {engine}; {args.rounds} rounds of each, alternating; per round "
           f"{args.deploys} deploys and {args.polls} events polls")  # fmt: skip
     print(f"{'':<8}  {'off ops/s':>9}  {'on ops/s':>9}  {'change':>7}  "
-          f"{'off cpu/op':>10}  {'on cpu/op':>10}  {'change':>7}  {'in metrics/op':>13}  "
-          f"{'share':>6}")  # fmt: skip
+          f"{'off cpu/op':>10}  {'on cpu/op':>10}  {'change':>7}  {'calls':>5}  "
+          f"{'their cpu':>9}  {'share':>6}")  # fmt: skip
     for what in ("deploy", "events"):
         off_rate = statistics.median(r for r, _ in results["off"][what])
         on_rate = statistics.median(r for r, _ in results["on"][what])
@@ -205,8 +214,8 @@ def main() -> None:
         on_cpu = statistics.median(c for _, c in results["on"][what])
         print(f"{what:<8}  {off_rate:>9.1f}  {on_rate:>9.1f}  "
               f"{(on_rate / off_rate - 1) * 100:>+6.1f}%  {off_cpu:>8.3f}ms  {on_cpu:>8.3f}ms  "
-              f"{(on_cpu / off_cpu - 1) * 100:>+6.1f}%  {share[what][0]:>10.1f} µs  "
-              f"{share[what][1] * 100:>5.2f}%")  # fmt: skip
+              f"{(on_cpu / off_cpu - 1) * 100:>+6.1f}%  {share[what][0]:>5}  "
+              f"{share[what][1]:>6.1f} µs  {share[what][2] * 100:>5.2f}%")  # fmt: skip
 
 
 @contextmanager

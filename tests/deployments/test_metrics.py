@@ -144,6 +144,7 @@ class TestDeployCounters:
             ("credentials", "failed", "missing_scaigrid_credentials"),
             ("create", "failed", "scaicore_create_failed"),
             ("publish", "publish_failed", "scaicore_publish_failed"),
+            ("unpublish", "failed", "scaicore_unpublish_failed"),
             ("queue_auth", "failed", "scaiqueue_auth"),
             ("queue_mismatch", "failed", "scaiqueue_provision_failed"),
             ("in_progress", "failed", "deploy_in_progress"),
@@ -165,6 +166,10 @@ class TestDeployCounters:
             grid_accepts(upstream)
             upstream.replace("POST", f"{CORES}/core_1/publish", status=503)
             body = {"publish_as_model": True}
+        elif case == "unpublish":
+            grid_accepts(upstream)
+            assert deploy(acme_user, flow, {"publish_as_model": True}).status_code == 201
+            upstream.replace("DELETE", f"{CORES}/core_1/publish", status=500)
         elif case == "queue_auth":
             upstream.get(f"{QUEUE}/v1/scopes", status=403, json={"error": "permission_denied"})
         elif case == "queue_mismatch":

@@ -21,6 +21,7 @@ from deployments.idempotency import (
 from deployments.models import Deployment, Status
 from deployments.services import deployment_rollback, flow_deploy, legacy_deploy
 from flows.selectors import flow_get
+from scaiflow import metrics
 from scaiflow.api import TenantAPIView, parse_if_match, validated
 from scaiflow.auth import SharedTokenAuthentication
 from scaiflow.errors import ApiError, InvalidRequest, NotFound, error_response
@@ -81,6 +82,10 @@ class DeployRateThrottle(SimpleRateThrottle):
     def get_cache_key(self, request, view):
         principal = request.user
         return f"throttle:deploy:{principal.tenant.pk}:{principal.actor}"
+
+    def throttle_failure(self):
+        metrics.THROTTLED.inc()
+        return super().throttle_failure()
 
 
 class DeploymentOutput(serializers.Serializer):
@@ -155,21 +160,28 @@ class LegacyDeployOutput(serializers.Serializer):
     deployment_id = serializers.CharField()
 
 
+def _timed(run: Callable[[], Response]) -> Response:
+    """`run()`, its time observed as a deploy's duration (a replay is not a deploy)."""
+    with metrics.DEPLOY_DURATION.time():
+        return run()
+
+
 def _idempotent(request, tenant, run: Callable[[], Response]) -> Response:
     """Run `run` once per Idempotency-Key (per tenant, 24 h); replay its answer after that."""
     key = request.headers.get("Idempotency-Key")
     if not key:
-        return run()
+        return _timed(run)
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidRequest(f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters.")
     fingerprint = request_fingerprint(method=request.method, path=request.path, body=request.data)
     claim = idempotency_claim(tenant=tenant, key=key, fingerprint=fingerprint)
     if isinstance(claim, Replay):
+        metrics.IDEMPOTENT_REPLAYS.inc()
         response = Response(claim.body, status=claim.status_code)
         response["Idempotent-Replayed"] = "true"
         return response
     try:
-        response = run()
+        response = _timed(run)
     except ApiError as error:
         response = error_response(error)
     except BaseException:

@@ -50,6 +50,7 @@ from deployments.errors import ScaicoreEventsFailed, ScaikeyRequired
 from deployments.models import Deployment
 from flows.models import Flow
 from flows.selectors import flow_get
+from scaiflow import metrics
 from scaiflow.auth import AUTH_MODE_SCAIKEY, ExpiringLRU, Principal
 from scaiflow.errors import InvalidRequest
 from tenants.credentials import scaigrid_base_url
@@ -123,6 +124,9 @@ def flow_core_ids(*, flow: Flow) -> list[str]:
 
 
 # --- The poll -------------------------------------------------------------------------------
+
+
+_HIT, _MISS, _SHARED = (metrics.EVENTS_CACHE.labels(r) for r in ("hit", "miss", "shared"))
 
 
 def _cache_key(*, principal: Principal, flow_id: str, since: str) -> str:
@@ -263,6 +267,7 @@ def scaicore_events_poll(*, principal: Principal, flow_id: str, since: str | Non
     key = _cache_key(principal=principal, flow_id=flow_id, since=since or "")
     body = _cached(key, time.time(), window)
     if body is not None:
+        _HIT.inc()
         return _answer(body)
 
     lock_key = f"{key}:lock"
@@ -276,7 +281,9 @@ def scaicore_events_poll(*, principal: Principal, flow_id: str, since: str | Non
             # Another holder may have stored the answer between our miss and our lock.
             body = _cached(key, time.time(), window)
             if body is not None:
+                _SHARED.inc()
                 return _answer(body)
+            _MISS.inc()
             body = compute()
             # The entry carries its own time: the window may be a fraction of a second, which
             # the backend's whole-second expiry cannot express.
@@ -292,12 +299,15 @@ def scaicore_events_poll(*, principal: Principal, flow_id: str, since: str | Non
         time.sleep(LOCK_POLL_SECONDS)
         body = _cached(key, time.time(), window)
         if body is not None:
+            _SHARED.inc()
             return _answer(body)
         if cache.get(lock_key) is None:
             # The holder is done: it stored the answer just now, or its poll raised (e.g. 404)
             # and we try ourselves.
             body = _cached(key, time.time(), window)
             if body is not None:
+                _SHARED.inc()
                 return _answer(body)
             break
+    _MISS.inc()
     return _answer(compute())

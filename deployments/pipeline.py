@@ -30,9 +30,10 @@ from deployments.clients.scaiqueue import ProvisionError, ScaiQueueClient
 from deployments.models import CoreAction, Deployment, Status
 from flows.models import Flow
 from flows.services import flow_compile, flow_compile_content
+from scaiflow import metrics, tracing
 from scaiflow.auth import Principal
 from scaiflow.errors import ApiError, internal_error
-from scaiflow.middleware import current_request_id
+from scaiflow.middleware import current_request_id, log_context
 from tenants.audit import audit_record
 from tenants.credentials import ResolvedCredential, scaigrid_credential_resolve
 from tenants.models import AuditKind, Tenant
@@ -94,7 +95,8 @@ class Run:
     def step(self, name: str) -> Iterator[dict[str, Any]]:
         entry: dict[str, Any] = {"name": name, "started_at": timezone.now().isoformat()}
         started = time.perf_counter()
-        with upstream_timer() as waited:
+        span = tracing.span(f"deploy {name}", **{"scaiflow.deployment_id": self.deployment.pk})
+        with span, upstream_timer() as waited:
             try:
                 yield entry
             except BaseException:
@@ -103,7 +105,9 @@ class Run:
             else:
                 entry["status"] = "succeeded"
             finally:
-                entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+                seconds = time.perf_counter() - started
+                metrics.DEPLOY_STEP_DURATION.labels(name).observe(seconds)
+                entry["duration_ms"] = round(seconds * 1000, 1)
                 if waited[0]:
                     # The part of the duration spent waiting on upstream services.
                     entry["upstream_ms"] = round(waited[0] * 1000, 1)
@@ -133,6 +137,7 @@ class Run:
         if not updated:
             logger.warning("deployment %s was closed by someone else", self.deployment.pk)
             return
+        metrics.DEPLOYS.labels(status, fields["error_code"]).inc()
         for name, value in fields.items():
             setattr(self.deployment, name, value)
         deployment = self.deployment
@@ -166,7 +171,9 @@ def record_start(*, tenant: Tenant, flow: Flow | None, flow_name: str, actor: st
                 status=Status.FAILED, error=detail, error_code=detail["error"],
                 finished_at=timezone.now(), **common,
             )  # fmt: skip
+            metrics.DEPLOYS.labels(Status.FAILED, detail["error"]).inc()
             raise error from None
+    log_context(deployment_id=deployment.pk, flow_id=flow.public_id if flow else None)
     audit_record(tenant=tenant, kind=AuditKind.DEPLOY_STARTED, actor=actor, target=deployment.pk,
                  flow_id=flow.public_id if flow else None, flow_name=flow_name)  # fmt: skip
     return deployment

@@ -42,6 +42,7 @@ from flows.storage import (
     content_write,
     encode_content,
 )
+from scaiflow import metrics
 from scaiflow.errors import FlowTooLarge, InvalidRequest, NotFound, VersionConflict
 from tenants.audit import audit_record
 from tenants.models import AuditKind, Tenant
@@ -286,12 +287,14 @@ def flow_compile(
     key = _compile_cache_key(content, labels, content_sha256, flow.name if named else None)
     cached = _cache_call(cache.get, key) if key else None
     if isinstance(cached, dict):
+        metrics.COMPILE_CACHE.labels("hit").inc()
         return CompileResult(
             ok=cached["ok"],
             diagnostics=tuple(Diagnostic(**d) for d in cached["diagnostics"]),
             manifest=cached["manifest"],
             ir=ir_from_dict(cached["ir"]) if cached["ir"] is not None else None,
         )
+    metrics.COMPILE_CACHE.labels("miss").inc()
     result = flow_compile_content(content, labels=labels)
     if key:
         # The JSON forms: the IR's read-only mappings do not pickle.

@@ -9,6 +9,7 @@ from rest_framework.permissions import BasePermission
 
 from scaiflow.auth import Principal
 from scaiflow.errors import InvalidRequest, PermissionDenied
+from scaiflow.middleware import log_context
 from tenants.models import Tenant
 
 
@@ -27,6 +28,16 @@ class TenantAPIView(generics.GenericAPIView):
     Subclasses set `queryset` (a model with a `tenant` foreign key) and `lookup_field`; another
     tenant's object is simply not found (404), never forbidden (which would confirm it exists).
     """
+
+    def initial(self, request, *args, **kwargs) -> None:
+        # The ids of the URL, then the caller, go on the request's log lines.
+        log_context(flow_id=kwargs.get("flow_id"), deployment_id=kwargs.get("deployment_id"))
+        super().initial(request, *args, **kwargs)
+
+    def perform_authentication(self, request) -> None:
+        super().perform_authentication(request)
+        if request.user is not None:
+            log_context(tenant=request.user.tenant.slug, actor=request.user.actor)
 
     @property
     def principal(self) -> Principal:

@@ -6,4 +6,9 @@ class ScaiflowConfig(AppConfig):
     verbose_name = "ScaiFlow"
 
     def ready(self) -> None:
-        from scaiflow import schema  # noqa: F401 - registers the OpenAPI auth extensions
+        from scaiflow import (
+            schema,  # noqa: F401 - registers the OpenAPI auth extensions
+            tracing,
+        )
+
+        tracing.configure()

@@ -39,6 +39,7 @@ from django.dispatch import receiver
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
+from scaiflow import metrics
 from tenants.models import Role, Tenant
 from tenants.services import tenant_get_or_create
 
@@ -175,14 +176,27 @@ class JWKSKeySet:
         return keys.get(kid)
 
     def _refresh(self, now: float) -> None:
+        started, outcome = time.perf_counter(), "error"
         try:
-            response = requests.get(
-                self.url,
-                timeout=(
-                    settings.SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT,
-                    settings.SCAIFLOW_UPSTREAM_READ_TIMEOUT,
-                ),
-            )
+            try:
+                response = requests.get(
+                    self.url,
+                    timeout=(
+                        settings.SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT,
+                        settings.SCAIFLOW_UPSTREAM_READ_TIMEOUT,
+                    ),
+                )
+                outcome = str(response.status_code)
+            except requests.Timeout:
+                outcome = "timeout"
+                raise
+            except requests.ConnectionError:
+                outcome = "connection_error"
+                raise
+            finally:
+                # Not through deployments' seam (no credential, its own retry policy): the
+                # same metrics, by hand.
+                metrics.upstream_observe("scaikey", "jwks", outcome, time.perf_counter() - started)
             response.raise_for_status()
             keys = _parse_jwks(response.json())
         except (requests.RequestException, ValueError) as exc:

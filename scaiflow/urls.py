@@ -20,7 +20,7 @@ from flows.api import (
     FlowVersionDiffView,
     FlowVersionListView,
 )
-from scaiflow import errors, health, oidc
+from scaiflow import errors, health, metrics, oidc
 from tenants.api import AuditListView, ScaigridCredentialsView, TenantMeView
 
 
@@ -96,6 +96,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include(api_v1)),

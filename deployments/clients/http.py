@@ -2,9 +2,10 @@
 
 It owns the sessions (one pooled `requests.Session` per upstream service), the (connect, read)
 timeouts, retries (only idempotent methods, only on connection errors and 502/503/504),
-request-id forwarding, the extraction of an upstream's error message, and the mapping of every
-failure to one `UpstreamError`. Service clients (scaigrid.py, scaiqueue.py, scaivault.py) are
-short lists of typed functions on top of `call()`.
+request-id forwarding, the extraction of an upstream's error message, the mapping of every
+failure to one `UpstreamError`, and the upstream metrics (by endpoint template, never a URL).
+Service clients (scaigrid.py, scaiqueue.py, scaivault.py) are short lists of typed functions
+on top of `call()`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from scaiflow import metrics
 from scaiflow.middleware import current_request_id
 
 USER_AGENT = "ScaiFlow/1"
@@ -130,6 +132,7 @@ def call(
     method: str,
     url: str,
     *,
+    endpoint: str,
     credential: str,
     expected: Iterable[int] = (200, 201, 204),
     json_body: Any = None,
@@ -140,11 +143,13 @@ def call(
     """Send one request; return the response when its status is in `expected`.
 
     Raises UpstreamError for anything else: no answer (status None) or an unexpected status.
+    `endpoint` is the path's template (`/v1/scopes/{scope}/queues`): the metrics' label.
     """
     all_headers = {"Authorization": f"Bearer {credential}", "X-Request-ID": current_request_id()}
     all_headers.update(headers or {})
     timeout = (settings.SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT, settings.SCAIFLOW_UPSTREAM_READ_TIMEOUT)
     started = time.perf_counter()
+    outcome = "error"
     try:
         response = session_for(service).request(
             method,
@@ -156,16 +161,21 @@ def call(
             timeout=timeout,
             allow_redirects=False,
         )
+        outcome = str(response.status_code)
     except requests.Timeout:
+        outcome = "timeout"
         raise UpstreamError(service, None, "timed out", retryable=True) from None
     except requests.ConnectionError:
+        outcome = "connection_error"
         raise UpstreamError(service, None, "could not connect", retryable=True) from None
     except requests.RequestException as exc:
         raise UpstreamError(service, None, type(exc).__name__, retryable=False) from None
     finally:
+        seconds = time.perf_counter() - started
+        metrics.upstream_observe(service, endpoint, outcome, seconds)
         waited = _upstream_waited.get()
         if waited is not None:
-            waited[0] += time.perf_counter() - started
+            waited[0] += seconds
     if response.status_code not in set(expected):
         body = _json_or_none(response)
         code = body.get("error") if isinstance(body, dict) else None

@@ -10,6 +10,9 @@ from deployments.clients.http import UpstreamError, call, json_object
 
 SERVICE = "scaigrid"
 CORES = "/v1/modules/scaicore/cores"
+CORE = CORES + "/{core_id}"
+PUBLISH = CORE + "/publish"
+EVENTS = "/v1/modules/scaicore/events"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class ScaiGridClient:
             SERVICE,
             "POST",
             self._url(CORES),
+            endpoint=CORES,
             credential=self.credential,
             data=manifest.encode(),
             headers={"Content-Type": "application/yaml", "Idempotency-Key": idempotency_key},
@@ -42,6 +46,7 @@ class ScaiGridClient:
             SERVICE,
             "PUT",
             self._core_url(core_id),
+            endpoint=CORE,
             credential=self.credential,
             data=manifest.encode(),
             headers={"Content-Type": "application/yaml"},
@@ -57,6 +62,7 @@ class ScaiGridClient:
             SERVICE,
             "POST",
             self._core_url(core_id, "/publish"),
+            endpoint=PUBLISH,
             credential=self.credential,
             json_body={"group_ids": group_ids},
             expected=(200, 201),
@@ -74,6 +80,7 @@ class ScaiGridClient:
             SERVICE,
             "DELETE",
             self._core_url(core_id, "/publish"),
+            endpoint=PUBLISH,
             credential=self.credential,
             expected=(200, 204, 404),
         )
@@ -86,7 +93,8 @@ class ScaiGridClient:
         call(
             SERVICE,
             "GET",
-            self._url("/v1/modules/scaicore/events"),
+            self._url(EVENTS),
+            endpoint=EVENTS,
             credential=self.credential,
             params={"core_id": "__probe__"},
             expected=(200, 404),
@@ -100,7 +108,8 @@ class ScaiGridClient:
         response = call(
             SERVICE,
             "GET",
-            self._url("/v1/modules/scaicore/events"),
+            self._url(EVENTS),
+            endpoint=EVENTS,
             credential=self.credential,
             params=params,
             expected=(200,),

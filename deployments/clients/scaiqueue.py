@@ -9,6 +9,8 @@ from urllib.parse import quote
 from deployments.clients.http import UpstreamError, call, json_object
 
 SERVICE = "scaiqueue"
+SCOPES = "/v1/scopes"
+QUEUES = SCOPES + "/{scope}/queues"
 
 
 class ProvisionError(Exception):
@@ -29,10 +31,10 @@ class ScaiQueueClient:
     def _url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
 
-    def _find(self, path: str, slug: str) -> dict[str, Any] | None:
+    def _find(self, path: str, endpoint: str, slug: str) -> dict[str, Any] | None:
         response = call(
-            SERVICE, "GET", self._url(path), credential=self.credential, params={"slug": slug},
-            expected=(200,),
+            SERVICE, "GET", self._url(path), endpoint=endpoint, credential=self.credential,
+            params={"slug": slug}, expected=(200,),
         )  # fmt: skip
         items = json_object(SERVICE, response, "items")["items"]
         if not isinstance(items, list):
@@ -41,29 +43,29 @@ class ScaiQueueClient:
             (item for item in items if isinstance(item, dict) and item.get("slug") == slug), None
         )
 
-    def _create(self, path: str, spec: dict[str, Any]) -> bool:
+    def _create(self, path: str, endpoint: str, spec: dict[str, Any]) -> bool:
         """True when created, False when it already existed (409)."""
         response = call(
-            SERVICE, "POST", self._url(path), credential=self.credential, json_body=spec,
-            expected=(200, 201, 409),
+            SERVICE, "POST", self._url(path), endpoint=endpoint, credential=self.credential,
+            json_body=spec, expected=(200, 201, 409),
         )  # fmt: skip
         return response.status_code != 409
 
     def find_scope(self, slug: str) -> dict[str, Any] | None:
         """`GET /v1/scopes?slug={slug}` → the scope, or None."""
-        return self._find("/v1/scopes", slug)
+        return self._find(SCOPES, SCOPES, slug)
 
     def create_scope(self, spec: dict[str, Any]) -> bool:
         """`POST /v1/scopes` `{"slug", "name", "config"}`; 409 when the slug exists."""
-        return self._create("/v1/scopes", spec)
+        return self._create(SCOPES, SCOPES, spec)
 
     def find_queue(self, scope: str, slug: str) -> dict[str, Any] | None:
         """`GET /v1/scopes/{scope}/queues?slug={slug}` → the queue, or None."""
-        return self._find(f"/v1/scopes/{quote(scope, safe='')}/queues", slug)
+        return self._find(f"{SCOPES}/{quote(scope, safe='')}/queues", QUEUES, slug)
 
     def create_queue(self, scope: str, spec: dict[str, Any]) -> bool:
         """`POST /v1/scopes/{scope}/queues` `{"slug", "name", "config"}`; 409 on conflict."""
-        return self._create(f"/v1/scopes/{quote(scope, safe='')}/queues", spec)
+        return self._create(f"{SCOPES}/{quote(scope, safe='')}/queues", QUEUES, spec)
 
     def ensure_scope(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Find or create the scope: list; create if missing; on 409 list again; then check it

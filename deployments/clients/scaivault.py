@@ -14,6 +14,7 @@ from django.views.decorators.debug import sensitive_variables
 from deployments.clients.http import UpstreamError, call, json_object
 
 SERVICE = "scaivault"
+VAULT_PATH = "/v1/secrets/{path}"
 
 
 def tenant_secret_path(*, tenant_slug: str) -> str:
@@ -29,7 +30,12 @@ def _url(path: str) -> str:
 def secret_get(*, path: str) -> dict[str, Any] | None:
     """`GET /v1/secrets/{path}` → the secret's `data` object, or None when there is none (404)."""
     response = call(
-        SERVICE, "GET", _url(path), credential=settings.SCAIVAULT_TOKEN, expected=(200, 404)
+        SERVICE,
+        "GET",
+        _url(path),
+        endpoint=VAULT_PATH,
+        credential=settings.SCAIVAULT_TOKEN,
+        expected=(200, 404),
     )
     if response.status_code == 404:
         return None
@@ -48,6 +54,7 @@ def secret_put(*, path: str, data: dict[str, Any]) -> None:
         SERVICE,
         "PUT",
         _url(path),
+        endpoint=VAULT_PATH,
         credential=settings.SCAIVAULT_TOKEN,
         expected=(200, 201, 204),
         json_body={"data": data},
@@ -60,6 +67,7 @@ def secret_delete(*, path: str) -> None:
         SERVICE,
         "DELETE",
         _url(path),
+        endpoint=VAULT_PATH,
         credential=settings.SCAIVAULT_TOKEN,
         expected=(200, 202, 204, 404),
     )

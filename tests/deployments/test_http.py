@@ -57,7 +57,14 @@ def upstream():
 def test_sends_credential_request_id_and_body(upstream):
     token = middleware._request_id.set("req-42")
     try:
-        call("svc", "POST", upstream.url + "/x", credential="sekret", json_body={"a": 1})
+        call(
+            "svc",
+            "POST",
+            upstream.url + "/x",
+            endpoint="/x",
+            credential="sekret",
+            json_body={"a": 1},
+        )
     finally:
         middleware._request_id.reset(token)
     method, path, headers, body = upstream.requests[0]
@@ -70,14 +77,14 @@ def test_sends_credential_request_id_and_body(upstream):
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 def test_idempotent_methods_retry_on_502_503_504(upstream, method):
     upstream.script = [(502, b"", 0), (503, b"", 0), (200, b"{}", 0)]
-    assert call("svc", method, upstream.url, credential="k").status_code == 200
+    assert call("svc", method, upstream.url, endpoint="/x", credential="k").status_code == 200
     assert len(upstream.requests) == 3
 
 
 def test_at_most_two_retries(upstream):
     upstream.script = [(504, b"", 0)] * 5
     with pytest.raises(UpstreamError) as caught:
-        call("svc", "GET", upstream.url, credential="k")
+        call("svc", "GET", upstream.url, endpoint="/x", credential="k")
     assert caught.value.status == 504
     assert caught.value.retryable
     assert len(upstream.requests) == 3
@@ -86,7 +93,7 @@ def test_at_most_two_retries(upstream):
 def test_post_is_never_retried(upstream):
     upstream.script = [(503, b'{"message": "busy"}', 0), (200, b"{}", 0)]
     with pytest.raises(UpstreamError) as caught:
-        call("svc", "POST", upstream.url, credential="k")
+        call("svc", "POST", upstream.url, endpoint="/x", credential="k")
     assert caught.value.status == 503
     assert caught.value.message == "busy"
     assert len(upstream.requests) == 1
@@ -97,7 +104,7 @@ def test_read_timeout_is_status_none(upstream, settings):
     upstream.script = [(200, b"{}", 5.0)]
     started = time.monotonic()
     with pytest.raises(UpstreamError) as caught:
-        call("svc", "POST", upstream.url, credential="k")
+        call("svc", "POST", upstream.url, endpoint="/x", credential="k")
     assert caught.value.status is None
     # Well under the upstream's 5 s: the timeout ended the wait, with room for a busy machine.
     assert time.monotonic() - started < 3.0
@@ -106,7 +113,7 @@ def test_read_timeout_is_status_none(upstream, settings):
 def test_refused_connection_is_status_none(settings):
     settings.SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT = 0.5
     with pytest.raises(UpstreamError) as caught:
-        call("svc", "POST", "http://127.0.0.1:9", credential="sekret")
+        call("svc", "POST", "http://127.0.0.1:9", endpoint="/x", credential="sekret")
     assert caught.value.status is None
     assert "sekret" not in str(caught.value)
     assert caught.value.__cause__ is None  # nothing that could carry headers is chained
@@ -125,7 +132,7 @@ def test_refused_connection_is_status_none(settings):
 def test_upstream_message_extraction(upstream, body, message, code):
     upstream.script = [(400, body, 0)]
     with pytest.raises(UpstreamError) as caught:
-        call("svc", "POST", upstream.url, credential="k")
+        call("svc", "POST", upstream.url, endpoint="/x", credential="k")
     assert caught.value.message == message
     assert caught.value.code == code
     assert not caught.value.retryable
@@ -134,7 +141,7 @@ def test_upstream_message_extraction(upstream, body, message, code):
 @pytest.mark.parametrize("body", [b"<html></html>", b'{"id": "co', b"[1, 2]", b'{"other": 1}'])
 def test_malformed_answers_are_upstream_errors(upstream, body):
     upstream.script = [(200, body, 0)]
-    response = call("svc", "GET", upstream.url, credential="k")
+    response = call("svc", "GET", upstream.url, endpoint="/x", credential="k")
     with pytest.raises(UpstreamError):
         json_object("svc", response, "id")
 
@@ -142,5 +149,5 @@ def test_malformed_answers_are_upstream_errors(upstream, body):
 def test_empty_error_body_names_the_status(upstream):
     upstream.script = [(418, b"", 0)]
     with pytest.raises(UpstreamError) as caught:
-        call("svc", "POST", upstream.url, credential="k")
+        call("svc", "POST", upstream.url, endpoint="/x", credential="k")
     assert caught.value.message == "HTTP 418"

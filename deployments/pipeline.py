@@ -89,6 +89,7 @@ class Run:
         self.deployment = deployment
         self.steps: list[dict[str, Any]] = []
         self._fields: dict[str, Any] = {}
+        self._unsaved: dict[str, Any] = {}  # fields a save could not write (database down)
 
     def record(self, **fields: Any) -> None:
         """Fields of the record that the running step found out: written (committed) in the
@@ -121,13 +122,16 @@ class Run:
         is out of reach, wait for it (bounded): a step may have changed a Core upstream."""
         for name, value in fields.items():
             setattr(self.deployment, name, value)
+        self._unsaved.update(fields)
         pending = Deployment.objects.filter(pk=self.deployment.pk, status=Status.PENDING)
         wait_for_database(
-            lambda: pending.update(steps=self.steps, **fields), seconds=RECORD_WAIT_SECONDS
+            lambda: pending.update(steps=self.steps, **self._unsaved), seconds=RECORD_WAIT_SECONDS
         )
+        self._unsaved = {}
 
     def finish(self, status: str, error: dict[str, Any] | None = None) -> None:
         fields = {
+            **self._unsaved,  # a Core id whose save failed is written with the outcome
             "status": status,
             "error": error,
             "error_code": error["error"] if error else "",

@@ -3,7 +3,7 @@
 For each, ScaiFlow runs under gunicorn against a server the test started itself (a
 redis-server, an initdb cluster, moto's S3 behind a TCP gate), and workers run a mixed
 workload (create, save, deploy, events, list) while the server is stopped for `OUTAGE_SECONDS`
-and started again. Then:
+and started again (Redis flaps first: down, up, down). Then:
 
 - no answer is a 500 and none is refused: during the outage only the documented 503s
   (`database_unavailable`, `flow_storage_unavailable`); with Redis down, none at all;
@@ -250,10 +250,20 @@ def test_redis_down_and_back(app_servers, devstack, server_logs, own_redis):
     app_servers.env["SCAIFLOW_EVENTS_CACHE_SECONDS"] = "2"
     server = app_servers.start(threads=16)
     workload = Workload(server.url, devstack.mint_token(tenant="acme"))
-    timings = outage(workload, own_redis.stop, own_redis.start)
+
+    def flap() -> None:
+        """Down, back for a moment, down again: two outages."""
+        own_redis.stop()
+        time.sleep(1.5)
+        own_redis.start()
+        time.sleep(1.5)
+        own_redis.stop()
+
+    timings = outage(workload, flap, own_redis.start)
     figures = check(workload, devstack, allowed_503=set(), logs=server_logs())
     logs = server_logs()
-    assert logs.count("cache unreachable") == 1, logs[-3000:]  # one worker: one warning
+    # One warning per outage (one worker process), not one per request.
+    assert logs.count("cache unreachable") == 2, logs[-3000:]
     # Shared again: a poll now stores its answer in Redis.
     flow_id = next(iter(workload.ledger.flows))
     polled = requests.get(
@@ -309,7 +319,13 @@ def test_postgres_stopped_and_started(app_servers, devstack, server_logs, own_po
     )
     logs = server_logs()
     assert " ERROR " not in logs, logs[-3000:]
-    report("postgres", timings, {**figures, "503": answered_503})
+    # Deploys that were running when the database stopped and answered after it was back.
+    across = Counter(
+        c.status
+        for c in workload.ledger.calls
+        if c.op == "deploy" and c.at - c.seconds < timings["down_at"] < c.at
+    )
+    report("postgres", timings, {**figures, "503": answered_503, "deploys_across": across})
 
 
 # --- Object storage --------------------------------------------------------------------------

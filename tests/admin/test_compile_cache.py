@@ -77,3 +77,9 @@ def test_a_cache_that_is_down_does_not_stop_a_compile(acme_flow, redis_down):
     content = flow_content_read(tenant=acme_flow.tenant, flow=acme_flow)
     result = flow_compile(flow=acme_flow, content=content, version=1)
     assert result.ok
+
+
+def test_the_flow_page_opens_while_redis_is_down(admin_client, acme_flow, redis_down):
+    response = admin_client.get(change_url(acme_flow))
+    assert response.status_code == 200
+    assert "apiVersion: scaicore/v1" in response.content.decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from django.conf import settings
@@ -24,7 +25,14 @@ from flows.selectors import flow_get
 from scaiflow import metrics
 from scaiflow.api import TenantAPIView, parse_if_match, validated
 from scaiflow.auth import SharedTokenAuthentication
-from scaiflow.errors import ApiError, InvalidRequest, NotFound, error_response
+from scaiflow.database import UNAVAILABLE, wait_for_database
+from scaiflow.errors import (
+    ApiError,
+    DatabaseUnavailable,
+    InvalidRequest,
+    NotFound,
+    error_response,
+)
 from scaiflow.schema import error
 
 # RFC 9745 / RFC 8594: when /dev/deploy was deprecated and when it goes away.
@@ -182,6 +190,11 @@ def _idempotent(request, tenant, run: Callable[[], Response]) -> Response:
         return response
     try:
         response = _timed(run)
+    except (DatabaseUnavailable, *UNAVAILABLE):
+        # Not an answer to keep for a day: let a retry with the key run, once it can.
+        with contextlib.suppress(*UNAVAILABLE):
+            wait_for_database(lambda: idempotency_release(claim=claim), seconds=5)
+        raise
     except ApiError as error:
         response = error_response(error)
     except BaseException:

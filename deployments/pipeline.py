@@ -10,6 +10,7 @@ whatever fails. Failures are raised as the ApiError of the SPEC's error matrix, 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -32,13 +33,17 @@ from flows.models import Flow
 from flows.services import flow_compile, flow_compile_content
 from scaiflow import metrics, tracing
 from scaiflow.auth import Principal
-from scaiflow.errors import ApiError, internal_error
+from scaiflow.database import UNAVAILABLE, wait_for_database
+from scaiflow.errors import ApiError, database_unavailable, internal_error
 from scaiflow.middleware import current_request_id, log_context
 from tenants.audit import audit_record
 from tenants.credentials import ResolvedCredential, scaigrid_credential_resolve
 from tenants.models import AuditKind, Tenant
 
 logger = logging.getLogger("scaiflow.deploy")
+
+# How long a record write waits for an unreachable database before the deploy gives up on it.
+RECORD_WAIT_SECONDS = 15.0
 
 
 def abandoned_after() -> timedelta:
@@ -85,6 +90,7 @@ class Run:
         self.deployment = deployment
         self.steps: list[dict[str, Any]] = []
         self._fields: dict[str, Any] = {}
+        self._unsaved: dict[str, Any] = {}  # fields a save could not write (database down)
 
     def record(self, **fields: Any) -> None:
         """Fields of the record that the running step found out: written (committed) in the
@@ -116,24 +122,28 @@ class Run:
                 self.save(**fields)
 
     def save(self, **fields: Any) -> None:
-        """Write the steps (and `fields`) while the record is still pending."""
+        """Write the steps (and `fields`) while the record is still pending; while the database
+        is out of reach, wait for it (bounded): a step may have changed a Core upstream."""
         for name, value in fields.items():
             setattr(self.deployment, name, value)
-        Deployment.objects.filter(pk=self.deployment.pk, status=Status.PENDING).update(
-            steps=self.steps, **fields
+        self._unsaved.update(fields)
+        pending = Deployment.objects.filter(pk=self.deployment.pk, status=Status.PENDING)
+        wait_for_database(
+            lambda: pending.update(steps=self.steps, **self._unsaved), seconds=RECORD_WAIT_SECONDS
         )
+        self._unsaved = {}
 
     def finish(self, status: str, error: dict[str, Any] | None = None) -> None:
         fields = {
+            **self._unsaved,  # a Core id whose save failed is written with the outcome
             "status": status,
             "error": error,
             "error_code": error["error"] if error else "",
             "finished_at": timezone.now(),
             "steps": self.steps,
         }
-        updated = Deployment.objects.filter(pk=self.deployment.pk, status=Status.PENDING).update(
-            **fields
-        )
+        pending = Deployment.objects.filter(pk=self.deployment.pk, status=Status.PENDING)
+        updated = wait_for_database(lambda: pending.update(**fields), seconds=RECORD_WAIT_SECONDS)
         if not updated:
             logger.warning("deployment %s was closed by someone else", self.deployment.pk)
             return
@@ -141,10 +151,14 @@ class Run:
         for name, value in fields.items():
             setattr(self.deployment, name, value)
         deployment = self.deployment
-        audit_record(tenant=deployment.tenant, kind=AuditKind.DEPLOY_FINISHED,
-                     actor=deployment.actor, target=deployment.pk, status=status,
-                     error=fields["error_code"] or None, core_id=deployment.core_id or None,
-                     flow_version=deployment.flow_version)  # fmt: skip
+        wait_for_database(
+            lambda: audit_record(tenant=deployment.tenant, kind=AuditKind.DEPLOY_FINISHED,
+                                 actor=deployment.actor, target=deployment.pk, status=status,
+                                 error=fields["error_code"] or None,
+                                 core_id=deployment.core_id or None,
+                                 flow_version=deployment.flow_version),
+            seconds=RECORD_WAIT_SECONDS,
+        )  # fmt: skip
 
 
 def record_start(*, tenant: Tenant, flow: Flow | None, flow_name: str, actor: str,
@@ -174,8 +188,13 @@ def record_start(*, tenant: Tenant, flow: Flow | None, flow_name: str, actor: st
             metrics.DEPLOYS.labels(Status.FAILED, detail["error"]).inc()
             raise error from None
     log_context(deployment_id=deployment.pk, flow_id=flow.public_id if flow else None)
-    audit_record(tenant=tenant, kind=AuditKind.DEPLOY_STARTED, actor=actor, target=deployment.pk,
-                 flow_id=flow.public_id if flow else None, flow_name=flow_name)  # fmt: skip
+    # The pending record holds the flow's deploy lock: do not leave it for a lost audit line.
+    wait_for_database(
+        lambda: audit_record(tenant=tenant, kind=AuditKind.DEPLOY_STARTED, actor=actor,
+                             target=deployment.pk, flow_id=flow.public_id if flow else None,
+                             flow_name=flow_name),
+        seconds=RECORD_WAIT_SECONDS,
+    )  # fmt: skip
     return deployment
 
 
@@ -200,6 +219,21 @@ def execute(
         )
         run.finish(status, error.as_detail())
         raise
+    except UNAVAILABLE as exc:
+        # The database went away mid-deploy (and did not come back within the record's wait).
+        # Close the record if it can be written now; else it stays pending and is closed as
+        # `deploy_abandoned` later, with the Core id it holds, so no Core is made twice.
+        error = database_unavailable(exc)
+        error.extra["deployment_id"] = deployment.pk
+        with contextlib.suppress(*UNAVAILABLE):
+            run.finish(Status.FAILED, error.as_detail())
+        if deployment.core_id and deployment.status == Status.PENDING:
+            logger.warning(
+                "deployment %s made or updated Core %s; its record stays pending",
+                deployment.pk,
+                deployment.core_id,
+            )
+        raise error from None
     except Exception:
         logger.exception("deployment %s failed unexpectedly", deployment.pk)
         error = internal_error()

@@ -49,6 +49,15 @@ def flow_deploy(
     """
     if if_match is not None and flow.version not in if_match:
         raise VersionConflict(current_version=flow.version)
+    # Read before the record is written: a database that fails here leaves no pending record.
+    previous = (
+        Deployment.objects.filter(flow=flow)
+        .exclude(core_id="")
+        .order_by("-created_at")
+        # Only what the pipeline reads: not its manifest and steps.
+        .only("core_id", "published_slug")
+        .first()
+    )
     deployment = record_start(
         tenant=flow.tenant, flow=flow, flow_name=flow.name, actor=actor,
         flow_version=version or flow.version, rollback_of=rollback_of,
@@ -61,15 +70,6 @@ def flow_deploy(
             raise FlowStorageUnavailable() from exc
         return Read(found.content, found.version.number, found.version.sha256)
 
-    previous = (
-        Deployment.objects.filter(flow=flow)
-        .exclude(pk=deployment.pk)
-        .exclude(core_id="")
-        .order_by("-created_at")
-        # Only what the pipeline reads: not its manifest and steps.
-        .only("core_id", "published_slug")
-        .first()
-    )
     return execute(
         Run(deployment),
         read=read,

@@ -348,9 +348,8 @@ class FlowCompileView(FlowAPIView):
         responses={200: CompileOutput, 404: NOT_FOUND, 503: STORAGE_DOWN},
     )
     def post(self, request, flow_id: str):
-        # The body is optional (none, or null, compiles the latest version); a list is a 400.
-        body = request.data
-        data = validated(CompileInput, {} if body is None else body)
+        # The body is optional: none compiles the latest version.
+        data = validated(CompileInput, request.data)
         stored = flow_version_content(
             tenant=self.tenant, flow=self.get_object(), number=data.get("version")
         )

@@ -3,7 +3,8 @@
 The order is always: write the content object, then commit the rows that name it; when the
 rows do not commit, the object is removed again. A storage failure therefore leaves nothing in
 the database, and a database failure leaves no object behind (best effort; an object that does
-stay is unreferenced and harmless). The one exception is an outer transaction rolled back after
+stay is unreferenced and harmless) — except a lost connection, which may have committed: its
+object stays. The one exception is an outer transaction rolled back after
 a service returned: its objects stay, unreferenced.
 
 Version numbers move by conditional updates (`UPDATE … WHERE version = <the one we read>`): of
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Collection
 from typing import Any
 
@@ -43,11 +43,10 @@ from flows.storage import (
     encode_content,
 )
 from scaiflow import metrics
+from scaiflow.database import is_unavailable as is_database_unavailable
 from scaiflow.errors import FlowTooLarge, InvalidRequest, NotFound, VersionConflict
 from tenants.audit import audit_record
 from tenants.models import AuditKind, Tenant
-
-logger = logging.getLogger(__name__)
 
 # Compile results are kept a day (see `flow_compile`). Entries are keyed by everything a result
 # depends on, so age never makes one wrong; the limit only lets unused ones go.
@@ -84,6 +83,14 @@ def _encode(content: Any) -> EncodedContent:
 
 def _version_conflict(flow: Flow) -> VersionConflict:
     return VersionConflict(current_version=flow.version)
+
+
+def _forget_object(key: str, exc: Exception) -> None:
+    """Remove the object of rows that did not commit. Not when the database connection was
+    lost: the commit may have landed before it, and a row without its object is a lost
+    version, while an object without a row is only unreferenced."""
+    if not is_database_unavailable(exc):
+        content_delete(keys=[key])
 
 
 def flow_create(
@@ -126,8 +133,8 @@ def flow_create(
             )
             audit_record(tenant=tenant, kind=AuditKind.FLOW_CREATED, actor=actor,
                          target=public_id, name=name, version=1)  # fmt: skip
-    except Exception:
-        content_delete(keys=[key])
+    except Exception as exc:
+        _forget_object(key, exc)
         raise
     return flow
 
@@ -230,8 +237,8 @@ def _update_once(
                 author=actor,
                 created_at=now,
             )
-    except Exception:
-        content_delete(keys=[key])
+    except Exception as exc:
+        _forget_object(key, exc)
         raise
     return sorted([*changes, "content"])
 
@@ -285,7 +292,7 @@ def flow_compile(
         content = {**content, "name": flow.name}
     labels = Labels(tenant=flow.tenant.slug, flow_id=flow.public_id, flow_version=version)
     key = _compile_cache_key(content, labels, content_sha256, flow.name if named else None)
-    cached = _cache_call(cache.get, key) if key else None
+    cached = cache.get(key) if key else None
     if isinstance(cached, dict):
         metrics.COMPILE_CACHE.labels("hit").inc()
         return CompileResult(
@@ -304,7 +311,7 @@ def flow_compile(
             "manifest": result.manifest,
             "ir": result.ir_dict(),
         }
-        _cache_call(cache.set, key, entry, COMPILE_CACHE_SECONDS)
+        cache.set(key, entry, COMPILE_CACHE_SECONDS)
     return result
 
 
@@ -321,12 +328,3 @@ def _compile_cache_key(
             return None
     parts = [compile_fingerprint(_catalog()), content_sha256, fallback_name, *labels.items()]
     return "scaiflow:compile:" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
-
-def _cache_call(method, *args):
-    """A cache that is down makes compiles slower, never fail."""
-    try:
-        return method(*args)
-    except Exception:
-        logger.warning("compile cache unavailable", exc_info=True)
-        return None

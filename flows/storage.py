@@ -68,6 +68,12 @@ def encode_content(content: dict[str, Any]) -> EncodedContent:
     return EncodedContent(data=data, sha256=hashlib.sha256(data).hexdigest())
 
 
+def _describe(exc: Exception) -> str:
+    """The error's class and its first line (botocore names the endpoint, never the keys)."""
+    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+
+
 def _storage() -> Storage:
     # Looked up on every call, not at import: settings (and tests) may change the storage.
     return storages[FLOW_STORAGE_ALIAS]
@@ -87,7 +93,8 @@ def content_write(
         # The backend may adjust the name (it never does for these keys); keep what it used.
         return _storage().save(key, ContentFile(encoded.data))
     except Exception as exc:
-        logger.exception("writing flow content %s failed", key)
+        # One line, no traceback: an outage of the store makes one per request.
+        logger.warning("writing flow content %s failed: %s", key, _describe(exc))
         raise FlowStorageError(f"could not write {key}") from exc
 
 
@@ -97,7 +104,7 @@ def content_read(*, key: str, sha256: str) -> dict[str, Any]:
         with _storage().open(key, "rb") as stored:
             data = stored.read()
     except Exception as exc:
-        logger.exception("reading flow content %s failed", key)
+        logger.warning("reading flow content %s failed: %s", key, _describe(exc))
         raise FlowStorageError(f"could not read {key}") from exc
     if hashlib.sha256(data).hexdigest() != sha256:
         logger.error("flow content %s does not match its recorded sha256", key)

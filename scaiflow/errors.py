@@ -9,16 +9,19 @@ translated here; anything unexpected becomes `500 internal_error` with the reque
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.template import loader
 from django.views import defaults as django_defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from flows.storage import FlowStorageError
+from scaiflow import database
 from scaiflow.middleware import current_request_id
 
 logger = logging.getLogger("scaiflow.errors")
@@ -158,6 +161,26 @@ class FlowStorageUnavailable(ApiError):
     fix = "Try again in a moment."
 
 
+class DatabaseUnavailable(ApiError):
+    """PostgreSQL cannot be reached (down, restarting, failing over): worth a retry shortly."""
+
+    status_code = 503
+    code = "database_unavailable"
+    message = "The database is not reachable right now."
+    fix = "Retry after the number of seconds in Retry-After."
+
+    def __init__(self, **extra: Any) -> None:
+        seconds = database.RETRY_AFTER_SECONDS
+        super().__init__(headers={"Retry-After": str(seconds)}, retry_after=seconds, **extra)
+
+
+def database_unavailable(exc: BaseException) -> DatabaseUnavailable:
+    """The answer to a database error: logged once, as one WARNING line (an outage makes one
+    per request; a traceback each would bury everything else)."""
+    logger.warning("database unavailable: %s", database.describe(exc))
+    return DatabaseUnavailable()
+
+
 class InternalError(ApiError):
     status_code = 500
     code = "internal_error"
@@ -184,6 +207,8 @@ def translate(exc: Exception, *, auth_header: str | None = None) -> ApiError | N
     """The ApiError for a known exception, or None for an unexpected one."""
     if isinstance(exc, ApiError):
         return exc
+    if database.is_unavailable(exc):
+        return database_unavailable(exc)
     if isinstance(exc, FlowStorageError):
         # Logged where it happened (flows.storage), with the backend's own error.
         return FlowStorageUnavailable()
@@ -240,7 +265,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         # Logged above with its traceback; Django need not log it again.
         response._has_been_logged = True
         return response
-    return error_response(error)
+    response = error_response(error)
+    if error.status_code == 503:
+        # An outage (database, flow storage) is logged where it was met, one line per request;
+        # Django's own ERROR line for a 5xx would double it.
+        response._has_been_logged = True
+    return response
 
 
 def json_error(error: ApiError) -> JsonResponse:
@@ -284,6 +314,18 @@ def api_not_found(request, *args, **kwargs):
 
 
 def handler500(request):
+    # Django calls this while handling the exception: a database outage outside DRF's views
+    # (the admin, the session middleware) is a 503 too, logged as one line, not a traceback.
+    exc = sys.exc_info()[1]
+    if exc is not None and database.is_unavailable(exc):
+        error = database_unavailable(exc)
+        if _is_admin(request):
+            response = HttpResponse(loader.render_to_string("503.html"), status=503)
+            response["Retry-After"] = error.headers["Retry-After"]
+        else:
+            response = json_error(error)
+        response._has_been_logged = True
+        return response
     if _is_admin(request):
         return django_defaults.server_error(request)
     return json_error(internal_error())

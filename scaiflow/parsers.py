@@ -1,4 +1,8 @@
-"""The API's JSON parser: bounded in size and depth, strict about encoding and literals."""
+"""The API's JSON parser: bounded in size and depth, strict about encoding and literals.
+
+Every operation of the API that takes a body takes a JSON object: any other document (`null`,
+a list, a number, a string) is refused here, once, as 400 `invalid_request`.
+"""
 
 from __future__ import annotations
 
@@ -69,4 +73,7 @@ class JSONParser(BaseParser):
         raw = stream.read(limit + 1)
         if len(raw) > limit:
             raise too_large(limit)
-        return loads_strict(raw)
+        value = loads_strict(raw)
+        if not isinstance(value, dict):
+            raise InvalidRequest("The request body must be a JSON object.")
+        return value

@@ -10,6 +10,8 @@ from how the API is built is added here, once, so no operation forgets it:
 - an operation with a path parameter can answer 404;
 - a paginated list can answer 400 (a bad `page_size`) and 404 (no such page);
 - a throttled operation can answer 429 (with `Retry-After`);
+- every operation can answer 503 `database_unavailable` (with `Retry-After`), besides the 503s
+  an operation declares itself (`flow_storage_unavailable`);
 - every response carries `X-Request-ID`;
 - every 4xx/5xx response has SPEC §2's body (the `Error` component);
 - request strings say they cannot hold NUL characters, nor be blank once trimmed, when
@@ -76,6 +78,9 @@ def _header(description: str, *, schema: dict | None = None) -> dict:
 REQUEST_ID_HEADER = _header("The request's id: the `X-Request-ID` sent, or a generated one.")
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
+DATABASE_UNAVAILABLE = (
+    "`database_unavailable`: the database is unreachable; retry after `Retry-After` seconds."
+)
 GENERIC_ERRORS = {
     "400": "`invalid_request`: the request is malformed (`fields` names the bad fields).",
     "401": "`not_authenticated`: no valid credentials.",
@@ -84,6 +89,7 @@ GENERIC_ERRORS = {
     "413": "`flow_too_large`: the body is larger than SCAIFLOW_MAX_FLOW_BYTES.",
     "415": "`unsupported_media_type`: the body is not `application/json`.",
     "429": "`throttled`: too many deploys; retry after `Retry-After` seconds.",
+    "503": DATABASE_UNAVAILABLE,
 }
 
 
@@ -108,7 +114,7 @@ class ScaiflowAutoSchema(AutoSchema):
         return schema
 
     def _generic_error_codes(self) -> list[str]:
-        codes = ["406"]  # content negotiation: JSON is the only answer
+        codes = ["406", "503"]  # content negotiation: JSON only; every operation reads the database
         if self.get_auth():
             codes.append("401")
         if self.method in BODY_METHODS:
@@ -123,6 +129,10 @@ class ScaiflowAutoSchema(AutoSchema):
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
+        declared_503 = responses.get("503")
+        if declared_503 is not None and DATABASE_UNAVAILABLE not in declared_503["description"]:
+            declared_503["description"] += " Or " + DATABASE_UNAVAILABLE
+            declared_503.pop("content", None)  # rebuilt below, with the longer description
         for code in self._generic_error_codes():
             responses.setdefault(code, {"description": GENERIC_ERRORS[code]})
         for code, response in list(responses.items()):
@@ -133,6 +143,6 @@ class ScaiflowAutoSchema(AutoSchema):
             headers["X-Request-ID"] = REQUEST_ID_HEADER
             if code == "401":
                 headers["WWW-Authenticate"] = _header("`Bearer` with the realm.")
-            if code == "429":
+            if code in ("429", "503"):
                 headers["Retry-After"] = _header("Seconds to wait.", schema={"type": "integer"})
         return dict(sorted(responses.items()))

@@ -110,8 +110,13 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://scaiflow")}
+# django-environ hands a Redis URL's ?key_prefix= (timeout, version) over in lower case, which
+# Django ignores: without this, installations sharing one Redis would read each other's keys.
+for _option in ("key_prefix", "timeout", "version"):
+    if _option in CACHES["default"]:
+        CACHES["default"][_option.upper()] = CACHES["default"].pop(_option)
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "scaiflow.cache.RedisCache"  # same, a little cheaper a call
+    CACHES["default"]["BACKEND"] = "scaiflow.cache.RedisCache"  # cheaper; survives outages
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -185,6 +190,8 @@ SCAIFLOW_UPSTREAM_READ_TIMEOUT = env.float("SCAIFLOW_UPSTREAM_READ_TIMEOUT", def
 SCAIFLOW_DEPLOY_ABANDONED_SECONDS = env.float("SCAIFLOW_DEPLOY_ABANDONED_SECONDS", default=900.0)
 SCAIFLOW_PLUGIN_CATALOG = env.str("SCAIFLOW_PLUGIN_CATALOG", default="")
 SCAIFLOW_FLOW_STORAGE = env.str("SCAIFLOW_FLOW_STORAGE", default="")
+# Seconds an S3 call may take to connect, and to answer (flow objects are small): past it, 503.
+SCAIFLOW_FLOW_STORAGE_TIMEOUT = env.float("SCAIFLOW_FLOW_STORAGE_TIMEOUT", default=5.0)
 
 SCAIGRID_BASE_URL = env.str("SCAIGRID_BASE_URL", default="https://scaigrid.scailabs.ai")
 # A tenant's base URL must name one of these hosts: the backend sends the tenant's key there.
@@ -260,11 +267,11 @@ def _flow_storage(url: str) -> dict:
             "default_acl": None,
             "file_overwrite": False,
             # boto's defaults (60 s timeouts, several retries) would hold a request for minutes
-            # when the store is down; fail within the upstream timeouts and answer 503 instead.
+            # when the store is down or hangs; two short attempts, then 503 instead.
             "client_config": Config(
-                connect_timeout=SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT,
-                read_timeout=SCAIFLOW_UPSTREAM_READ_TIMEOUT,
-                retries={"mode": "standard", "max_attempts": 3},
+                connect_timeout=SCAIFLOW_FLOW_STORAGE_TIMEOUT,
+                read_timeout=SCAIFLOW_FLOW_STORAGE_TIMEOUT,
+                retries={"mode": "standard", "max_attempts": 2},
             ),
         },
     }

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from scaiflow.api import IsTenantAdmin, TenantAPIView
+from scaiflow.api import IsTenantAdmin, TenantAPIView, validated
 from scaiflow.errors import InvalidRequest, NotFound
 from scaiflow.schema import error
 from tenants.models import AuditEntry, AuditKind, CredentialStorage
@@ -104,12 +104,9 @@ class ScaigridCredentialsView(TenantAPIView):
     )
     @sensitive_variables()
     def post(self, request):
-        serializer = ScaigridCredentialsInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = validated(ScaigridCredentialsInput, request.data)
         try:
-            record = scaigrid_credential_set(
-                tenant=self.tenant, actor=self.principal.actor, **serializer.validated_data
-            )
+            record = scaigrid_credential_set(tenant=self.tenant, actor=self.principal.actor, **data)
         except ValidationError as exc:
             raise InvalidRequest(
                 "The request has invalid fields.", fields=exc.message_dict

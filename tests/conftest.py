@@ -7,6 +7,7 @@ APIClient that sends its bearer token.
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 
@@ -101,6 +102,22 @@ def make_token(scaikey_private_key):
         return jwt.encode(payload, key or scaikey_private_key, algorithm=algorithm, headers=headers)
 
     return make
+
+
+@pytest.fixture
+def redis_down(settings):
+    """The cache is ScaiFlow's Redis backend, pointed at a Redis that is down: a port bound but
+    never listening, so every connection is refused by the operating system."""
+    from scaiflow import cache as cache_module
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        location = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+        settings.CACHES = {
+            "default": {"BACKEND": "scaiflow.cache.RedisCache", "LOCATION": location}
+        }
+        yield location
+        cache_module._outages.pop(location, None)
 
 
 def _client(token: str) -> APIClient:

@@ -402,6 +402,18 @@ class TestThrottle:
         error_of(response, 429, "throttled")
         assert int(response["Retry-After"]) > 0
 
+    def test_with_redis_down_deploys_work_and_the_limit_holds_per_process(
+        self, redis_down, acme_user, flow, upstream, settings, caplog
+    ):
+        settings.SCAIFLOW_DEPLOY_RATE = "2/min"
+        grid_accepts(upstream)
+        assert deploy(acme_user, flow).status_code == 201
+        assert deploy(acme_user, flow).status_code == 201
+        error_of(deploy(acme_user, flow), 429, "throttled")
+        warnings = [r for r in caplog.records if r.name == "scaiflow.cache"]
+        assert [r.levelname for r in warnings] == ["WARNING"]  # one per outage, not per call
+        assert not [r for r in caplog.records if r.exc_info], "no traceback"
+
 
 def test_steps_record_the_time_spent_waiting_on_upstream(acme_user, flow, upstream):
     grid_accepts(upstream)

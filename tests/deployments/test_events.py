@@ -321,6 +321,16 @@ class TestCache:
         # 1 call + the seam's 2 retries on 503, once for both polls.
         assert len(upstream_calls(upstream)) == 3
 
+    def test_polls_are_answered_while_redis_is_down(
+        self, redis_down, acme_user, two_cores, upstream, caplog
+    ):
+        first = acme_user.get(PATH, {"flow_id": two_cores.public_id})
+        again = acme_user.get(PATH, {"flow_id": two_cores.public_id})
+        assert (first.status_code, again.status_code) == (200, 200), first.content
+        assert again.json() == first.json()
+        assert len(upstream_calls(upstream)) == 2  # one round for two Cores: the repeat was cached
+        assert not [r for r in caplog.records if r.exc_info], "no traceback"
+
 
 class TestCacheHit:
     @pytest.fixture(autouse=True)
@@ -390,8 +400,15 @@ class TestRecentCopies:
 
 
 class TestStampede:
-    def test_concurrent_identical_polls_cause_one_upstream_round(self, transactional_db, flow):
-        """20 threads miss the cache together; one asks upstream, the others wait for it."""
+    @pytest.mark.parametrize("redis", ["reachable", "down"])
+    def test_concurrent_identical_polls_cause_one_upstream_round(
+        self, transactional_db, flow, request, redis
+    ):
+        """20 threads miss the cache together; one asks upstream, the others wait for it.
+
+        With Redis down too: the lock is then this process's own, never a stampede upstream."""
+        if redis == "down":
+            request.getfixturevalue("redis_down")
         record(flow, "core_a")
         principal = Principal(
             tenant=flow.tenant, subject="alice", auth_mode=AUTH_MODE_SCAIKEY, token="jwt"

@@ -72,3 +72,10 @@ def test_bad_bodies_are_400(service_client, body):
     response = service_client.post(URL, body, format="json")
     assert response.status_code == 400
     assert response.json()["detail"]["error"] == "invalid_request"
+
+
+def test_works_while_redis_is_down(service_client, upstream, redis_down):
+    grid_accepts(upstream)
+    response = service_client.post("/api/v1/dev/deploy", {"content": SIMPLE_FLOW}, format="json")
+    assert response.status_code == 200, response.content
+    assert Deployment.objects.get(pk=response.json()["deployment_id"]).status == "succeeded"

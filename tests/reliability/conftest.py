@@ -152,7 +152,7 @@ class AppServers:
                     GUNICORN, "scaiflow.wsgi", "--workers", str(workers),
                     "--worker-class", "gthread", "--threads", str(threads),
                     "--bind", f"127.0.0.1:{port}", "--timeout", "120",
-                    "--keep-alive", "10", "--log-level", "warning",
+                    "--keep-alive", "10", "--log-level", "warning", "--no-control-socket",
                 ],
                 cwd=ROOT, env=self.env, stdout=out, stderr=out, start_new_session=True,
             )  # fmt: skip

@@ -51,3 +51,14 @@ def test_create_tenant_refuses_taken_or_bad_slugs(db, slug):
     Tenant.objects.create(slug="acme")
     with pytest.raises(CommandError):
         call_command("create_tenant", slug)
+
+
+def test_readyz_sees_redis_down_though_the_cache_calls_fall_back(client, db, redis_down, caplog):
+    from django.core.cache import cache
+
+    cache.set("still", "answered")
+    assert cache.get("still") == "answered"  # per process, while Redis is down
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["detail"]["checks"]["cache"] == "unreachable"
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"

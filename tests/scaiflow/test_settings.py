@@ -54,3 +54,15 @@ def test_malformed_setting_is_refused():
 def test_debug_needs_nothing():
     result = manage("check", env={"DEBUG": "1"})
     assert result.returncode == 0, result.stderr
+
+
+def test_a_redis_url_key_prefix_reaches_django():
+    # django-environ hands it over as `key_prefix`, which Django alone would ignore.
+    script = (
+        "from django.conf import settings; c = settings.CACHES['default']; "
+        "print(c['BACKEND'], c['KEY_PREFIX'], c['TIMEOUT'], 'key_prefix' in c)"
+    )
+    url = "redis://127.0.0.1:6379/3?key_prefix=staging&timeout=60"
+    result = manage("shell", "-v", "0", "-c", script, env={"DEBUG": "1", "CACHE_URL": url})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["scaiflow.cache.RedisCache", "staging", "60", "False"]

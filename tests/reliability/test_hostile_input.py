@@ -235,6 +235,28 @@ def test_error_details_hold_no_nul():
     }
 
 
+# --- Found by a black-box probe of every endpoint (docs/reliability.md) ------------------------
+
+HUGE_TAG = "9" * 5_000  # int() refuses 4,300 digits and more
+
+
+@pytest.mark.parametrize(
+    "target", ["PUT /flows/{id}", "PATCH /flows/{id}", "DELETE /flows/{id}", "POST deploy"]
+)
+@pytest.mark.parametrize(
+    "tag", [HUGE_TAG, f'"{HUGE_TAG}"', f'W/"{HUGE_TAG}", "1x"', "0" * 11 + "1"]
+)
+def test_if_match_tags_that_are_not_small_versions_never_match(clients, flow_id, target, tag):
+    """Was a 500: `int()` of a 5,000-digit tag raised ValueError in parse_if_match."""
+    method, _, where = target.partition(" ")
+    path = f"{FLOWS}/{flow_id}" + ("/deploy" if where == "deploy" else "")
+    body = json.dumps({"name": "x", "content": {}} if method != "POST" else {})
+    response = clients["user"].generic(
+        method, path, body, content_type="application/json", HTTP_IF_MATCH=tag
+    )
+    assert assert_error_body(response, 412, "version_conflict")["current_version"] == 1
+
+
 # --- Generated malformed flows ---------------------------------------------------------------
 
 KINDS = ["trigger", "llm", "plugin", "branch", "transform", "queue", "output"]

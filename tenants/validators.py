@@ -49,7 +49,10 @@ def scaigrid_base_url_validate(base_url: str) -> str:
         raise invalid(f"The base URL must be 1 to {MAX_BASE_URL_CHARS} characters.")
     if not _URL_PATTERN.fullmatch(base_url):
         raise invalid("The base URL must be ASCII, without spaces or backslashes.")
-    parts = urlsplit(base_url)
+    try:
+        parts = urlsplit(base_url)  # raises on brackets that do not make an IPv6 host
+    except ValueError:
+        raise invalid("The base URL has an invalid host or port.") from None
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
         raise invalid("The base URL must start with https://.")

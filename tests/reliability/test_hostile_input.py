@@ -257,6 +257,47 @@ def test_if_match_tags_that_are_not_small_versions_never_match(clients, flow_id,
     assert assert_error_body(response, 412, "version_conflict")["current_version"] == 1
 
 
+CREDENTIALS = "/api/v1/tenants/me/scaigrid_credentials"
+UNPARSABLE_URLS = ["http://[127.0.0.1]", "http://[::1", "https://[scaigrid.example]", "http://]x["]
+
+
+@pytest.fixture
+def acme_admin_client(upstream) -> APIClient:
+    client = APIClient()
+    token = upstream.mint_token(tenant="acme", sub="mallory", roles=["tenant_admin"])
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.mark.parametrize("base_url", UNPARSABLE_URLS)
+def test_a_base_url_that_does_not_parse_is_a_400_naming_the_field(acme_admin_client, base_url):
+    """Was a 500: urlsplit raised ValueError outside the validator's `try`."""
+    body = {"api_key": "sgk_probe_0123456789", "base_url": base_url}
+    response = acme_admin_client.post(CREDENTIALS, body, format="json")
+    detail = assert_error_body(response, 400, "invalid_request")
+    assert list(detail["fields"]) == ["base_url"]
+
+
+@pytest.mark.parametrize("base_url", UNPARSABLE_URLS)
+def test_a_base_url_that_does_not_parse_is_a_form_error_in_the_admin(db, base_url):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from tenants.models import Tenant, TenantCredential
+
+    tenant = Tenant.objects.create(slug="acme")
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root", "r@example.com", "pw"))
+    response = client.post(
+        f"/admin/tenants/tenant/{tenant.pk}/change/",
+        {"slug": "acme", "name": "", "_save": "Save", "scaigrid_api_key": "sgk_probe_0123456789",
+         "scaigrid_base_url": base_url},
+    )  # fmt: skip
+    assert response.status_code == 200  # the form again, with its error
+    assert "scaigrid_base_url" in response.context["adminform"].form.errors
+    assert not TenantCredential.objects.exists()
+
+
 # --- Generated malformed flows ---------------------------------------------------------------
 
 KINDS = ["trigger", "llm", "plugin", "branch", "transform", "queue", "output"]

@@ -298,6 +298,36 @@ def test_a_base_url_that_does_not_parse_is_a_form_error_in_the_admin(db, base_ur
     assert not TenantCredential.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"tenant": "acme\n"},
+        {"tenant": "acme\r\nglobex"},
+        {"sub": "mallory\n2026-01-01 INFO tenants forged"},
+        {"sub": "mallory "},
+        {"sub": "x" * 256},
+    ],
+)
+def test_identifiers_from_a_token_must_match_as_a_whole(upstream, claims):
+    """Was 200: `$` matched before a final newline, so `acme\n` became a tenant of its own."""
+    from tenants.models import Tenant
+
+    client = APIClient()
+    token = upstream.mint_token(tenant="acme", sub="mallory", roles=["tenant_admin"], claims=claims)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert_error_body(client.get("/api/v1/tenants/me"), 401)
+    assert not Tenant.objects.exclude(slug="acme").exists()
+
+
+def test_roles_must_match_as_a_whole(upstream):
+    client = APIClient()
+    roles = ["tenant_admin\n", " tenant_admin", "member"]
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {upstream.mint_token(roles=roles)}")
+    assert client.get("/api/v1/tenants/me").json()["roles"] == ["member"]
+    body = {"api_key": "sgk_probe_0123456789"}
+    assert_error_body(client.post(CREDENTIALS, body, format="json"), 403)
+
+
 # --- Generated malformed flows ---------------------------------------------------------------
 
 KINDS = ["trigger", "llm", "plugin", "branch", "transform", "queue", "output"]

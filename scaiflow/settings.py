@@ -294,10 +294,14 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
+    # One event, one line: a caller's value with a newline must not forge a line of its own.
+    # Every handler takes this filter, whatever its formatter (scaiflow/logs.py).
+    "filters": {"one_line": {"()": "scaiflow.logs.EscapeControlCharacters"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
+            "filters": ["one_line"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

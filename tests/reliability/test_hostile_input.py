@@ -328,6 +328,21 @@ def test_roles_must_match_as_a_whole(upstream):
     assert_error_body(client.post(CREDENTIALS, body, format="json"), 403)
 
 
+def test_a_value_with_newlines_stays_on_one_log_line(db):
+    """Was a forged, well-formed line: a `sub` with a newline went into the log as it was."""
+    import logging
+
+    console = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
+    record = logging.getLogger("tenants").makeRecord(
+        "tenants", logging.INFO, __file__, 1, "ScaiGrid key of tenant %s set by %s",
+        ("acme", "scaikey:x\n2026-01-01 INFO forged\r\u2028\x1b[2J"), None,
+    )  # fmt: skip
+    assert console.filter(record)
+    line = console.format(record)
+    assert "\n" not in line and "\r" not in line and "\u2028" not in line and "\x1b" not in line
+    assert line.endswith("set by scaikey:x\\n2026-01-01 INFO forged\\r\\u2028\\x1b[2J")
+
+
 # --- Generated malformed flows ---------------------------------------------------------------
 
 KINDS = ["trigger", "llm", "plugin", "branch", "transform", "queue", "output"]

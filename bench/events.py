@@ -158,7 +158,7 @@ def main() -> None:
         "SCAIFLOW_EVENTS_CACHE_SECONDS": str(args.window),
         "SCAIFLOW_DEPLOY_RATE": "1000/min",
         "SCAIGRID_BASE_URL": grid,
-        "SCAIGRID_ALLOWED_HOSTS": "127.0.0.1",
+        "SCAIGRID_ALLOWED_HOSTS": grid,
         "SCAIQUEUE_BASE_URL": grid,
         "SCAIKEY_JWKS_URL": f"{grid}/.well-known/jwks.json",
         "SCAIKEY_ISSUER": f"{grid}/scaikey",

@@ -13,6 +13,8 @@ import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from tenants.allowlist import allowed_entry_parse
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -185,14 +187,18 @@ SCAIFLOW_PLUGIN_CATALOG = env.str("SCAIFLOW_PLUGIN_CATALOG", default="")
 SCAIFLOW_FLOW_STORAGE = env.str("SCAIFLOW_FLOW_STORAGE", default="")
 
 SCAIGRID_BASE_URL = env.str("SCAIGRID_BASE_URL", default="https://scaigrid.scailabs.ai")
-# A tenant's base URL must name one of these hosts: the backend sends the tenant's key there.
+# Where a tenant's base URL may point (the backend sends the tenant's key there): entries name a
+# host and optionally a scheme, port and path prefix (tenants/allowlist.py).
 SCAIGRID_ALLOWED_HOSTS = [
-    host.strip().lower()
-    for host in env.list(
-        "SCAIGRID_ALLOWED_HOSTS", default=[urlsplit(SCAIGRID_BASE_URL).hostname or ""]
-    )
-    if host.strip()
+    entry.strip()
+    for entry in env.list("SCAIGRID_ALLOWED_HOSTS", default=[SCAIGRID_BASE_URL])
+    if entry.strip()
 ]
+for _entry in SCAIGRID_ALLOWED_HOSTS:
+    try:
+        allowed_entry_parse(_entry)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"SCAIGRID_ALLOWED_HOSTS: '{_entry}': {_exc}") from None
 # Meant for development: used for a tenant without a stored key (SPEC §4 step 3).
 SCAIGRID_API_KEY = env.str("SCAIGRID_API_KEY", default="")
 SCAIQUEUE_BASE_URL = env.str("SCAIQUEUE_BASE_URL", default="https://scaiqueue.scailabs.ai")

@@ -343,6 +343,32 @@ def test_a_value_with_newlines_stays_on_one_log_line(db):
     assert line.endswith("set by scaikey:x\\n2026-01-01 INFO forged\\r\\u2028\\x1b[2J")
 
 
+def test_a_base_url_must_match_an_allowed_entry_in_scheme_port_and_path(
+    acme_admin_client, upstream
+):
+    """Was accepted: only the host was checked, and a deploy sent the tenant's key to
+    `http://<allowed host>:22` or `…/../../admin`."""
+    from tenants.models import TenantCredential
+
+    grid = upstream.url  # SCAIGRID_ALLOWED_HOSTS is devstack's URL, http and its port
+    port = int(grid.rsplit(":", 1)[1])
+    for base_url in [
+        "http://127.0.0.1:22",
+        "http://127.0.0.1:6379",
+        "http://127.0.0.1",
+        f"https://127.0.0.1:{port}",
+        f"{grid}/../../admin",
+        f"{grid}/admin",
+        f"{grid}/%2e%2e/admin",
+    ]:
+        body = {"api_key": "sgk_probe_0123456789", "base_url": base_url}
+        response = acme_admin_client.post(CREDENTIALS, body, format="json")
+        assert list(assert_error_body(response, 400)["fields"]) == ["base_url"], base_url
+    assert not TenantCredential.objects.exists()
+    body = {"api_key": "sgk_probe_0123456789", "base_url": f"{grid}/"}
+    assert acme_admin_client.post(CREDENTIALS, body, format="json").json()["base_url"] == grid
+
+
 # --- Generated malformed flows ---------------------------------------------------------------
 
 KINDS = ["trigger", "llm", "plugin", "branch", "transform", "queue", "output"]

@@ -51,6 +51,16 @@ def test_malformed_setting_is_refused():
     assert "SCAIFLOW_DEPLOY_AUTH" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "entry", ["ftp://grid.example", "https://user@grid.example", "https://[::1", "https://:443"]
+)
+def test_a_malformed_scaigrid_allowed_hosts_entry_is_refused(entry):
+    env = {**PRODUCTION_ENV, "SCAIGRID_ALLOWED_HOSTS": f"grid.example,{entry}"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "SCAIGRID_ALLOWED_HOSTS" in result.stderr and entry in result.stderr
+
+
 def test_debug_needs_nothing():
     result = manage("check", env={"DEBUG": "1"})
     assert result.returncode == 0, result.stderr

@@ -157,6 +157,7 @@ def main() -> None:
         "SCAIFLOW_FLOW_STORAGE": "",
         "SCAIFLOW_EVENTS_CACHE_SECONDS": str(args.window),
         "SCAIFLOW_DEPLOY_RATE": "1000/min",
+        "SCAIFLOW_DEPLOY_TENANT_RATE": "1000/min",
         "SCAIGRID_BASE_URL": grid,
         "SCAIGRID_ALLOWED_HOSTS": grid,
         "SCAIQUEUE_BASE_URL": grid,

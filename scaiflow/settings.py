@@ -179,6 +179,8 @@ for _position, _key in enumerate(SCAIFLOW_SECRETS_KEYS, start=1):
 SCAIFLOW_MAX_FLOW_BYTES = env.int("SCAIFLOW_MAX_FLOW_BYTES", default=2 * 1024 * 1024)
 SCAIFLOW_EVENTS_CACHE_SECONDS = env.float("SCAIFLOW_EVENTS_CACHE_SECONDS", default=2.0)
 SCAIFLOW_DEPLOY_RATE = env.str("SCAIFLOW_DEPLOY_RATE", default="30/min")
+# A tenant's deploys, all its principals and the legacy token together.
+SCAIFLOW_DEPLOY_TENANT_RATE = env.str("SCAIFLOW_DEPLOY_TENANT_RATE", default="120/min")
 SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT = env.float("SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT", default=3.0)
 SCAIFLOW_UPSTREAM_READ_TIMEOUT = env.float("SCAIFLOW_UPSTREAM_READ_TIMEOUT", default=30.0)
 # A pending deployment older than this is closed as `deploy_abandoned` (its server died).

@@ -48,6 +48,7 @@ def assert_error_body(response, status: int | None = None, code: str | None = No
 def upstream(db, devstack_settings, settings):
     """Devstack as ScaiGrid; the legacy path deploys for acme with devstack's key."""
     settings.SCAIFLOW_DEPLOY_RATE = "100000/min"
+    settings.SCAIFLOW_DEPLOY_TENANT_RATE = "100000/min"
     settings.SCAIFLOW_DEFAULT_TENANT = "acme"
     settings.SCAIGRID_API_KEY = devstack_settings.api_key
     settings.SCAIFLOW_MAX_FLOW_BYTES = MAX_BYTES
@@ -367,6 +368,42 @@ def test_a_base_url_must_match_an_allowed_entry_in_scheme_port_and_path(
     assert not TenantCredential.objects.exists()
     body = {"api_key": "sgk_probe_0123456789", "base_url": f"{grid}/"}
     assert acme_admin_client.post(CREDENTIALS, body, format="json").json()["base_url"] == grid
+
+
+def test_more_subjects_never_mean_more_deploys(upstream, clients, flow_id, settings):
+    """Was a budget per (tenant, sub): `alice`, `Alice`, `alice2` and the legacy token each had
+    their own, and GET/OPTIONS/405 on a deploy path used the budget up."""
+    settings.SCAIFLOW_DEPLOY_RATE = "3/min"
+    settings.SCAIFLOW_DEPLOY_TENANT_RATE = "5/min"
+    deploy = f"{FLOWS}/{flow_id}/deploy"
+
+    def caller(sub: str) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {upstream.mint_token(sub=sub)}")
+        return client
+
+    def attempt(client: APIClient) -> int:
+        return client.post(deploy, {}, format="json").status_code
+
+    alice, alice_upper = caller("alice"), caller("Alice")
+    for _ in range(10):  # none of these is a deploy attempt
+        assert alice.get(deploy).status_code == 405
+        assert alice.options(deploy).status_code == 200
+    assert [attempt(alice), attempt(alice_upper), attempt(alice)] == [400, 400, 400]
+    # `Alice` is `alice` to the per-principal budget; refused attempts use up nothing.
+    for _ in range(5):
+        assert attempt(alice_upper) == 429
+    assert [attempt(caller("alice2")), attempt(caller("bob"))] == [400, 400]
+    # The tenant's five are gone: a new subject, and the legacy token, are refused too.
+    response = caller("carol").post(deploy, {}, format="json")
+    assert int(assert_error_body(response, 429, "throttled")["retry_after"]) > 0
+    legacy = clients["service"].post(LEGACY, {"content": {}}, format="json")
+    assert_error_body(legacy, 429, "throttled")
+    # Another tenant's budget is its own.
+    globex = APIClient()
+    globex.credentials(HTTP_AUTHORIZATION=f"Bearer {upstream.mint_token(tenant='globex')}")
+    created = globex.post(FLOWS, {"name": "G", "content": {}}, format="json").json()["id"]
+    assert globex.post(f"{FLOWS}/{created}/deploy", {}, format="json").status_code == 400
 
 
 # --- Generated malformed flows ---------------------------------------------------------------

@@ -406,6 +406,19 @@ def test_more_subjects_never_mean_more_deploys(upstream, clients, flow_id, setti
     assert globex.post(f"{FLOWS}/{created}/deploy", {}, format="json").status_code == 400
 
 
+@pytest.mark.parametrize("path", ["/admin/login/", "/api/docs/", "/api/v1/flows", "/healthz"])
+def test_every_page_has_a_content_security_policy(db, path):
+    """Was none anywhere. Chromium's check that the admin and Swagger UI break none of it is
+    tests/admin/test_browser.py."""
+    from django.test import Client
+
+    policy = Client().get(path)["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["script-src"] == directives["style-src"] == "'self'"
+    assert directives["object-src"] == directives["frame-ancestors"] == "'none'"
+    assert "unsafe" not in policy
+
+
 # --- Generated malformed flows ---------------------------------------------------------------
 
 KINDS = ["trigger", "llm", "plugin", "branch", "transform", "queue", "output"]

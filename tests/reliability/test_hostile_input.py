@@ -13,6 +13,7 @@ the legacy `POST /dev/deploy`: never a 500, always SPEC §2's error body.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import Counter
 
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from tests.conftest import API_TOKEN
+from tests.deployments.conftest import SIMPLE_FLOW
 
 FLOWS = "/api/v1/flows"
 LEGACY = "/api/v1/dev/deploy"
@@ -316,7 +318,7 @@ def test_identifiers_from_a_token_must_match_as_a_whole(upstream, claims):
     client = APIClient()
     token = upstream.mint_token(tenant="acme", sub="mallory", roles=["tenant_admin"], claims=claims)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    assert_error_body(client.get("/api/v1/tenants/me"), 401)
+    assert_error_body(client.get("/api/v1/tenants/me"), 401, "not_authenticated")
     assert not Tenant.objects.exclude(slug="acme").exists()
 
 
@@ -368,6 +370,25 @@ def test_a_base_url_must_match_an_allowed_entry_in_scheme_port_and_path(
     assert not TenantCredential.objects.exists()
     body = {"api_key": "sgk_probe_0123456789", "base_url": f"{grid}/"}
     assert acme_admin_client.post(CREDENTIALS, body, format="json").json()["base_url"] == grid
+
+
+def test_a_base_url_stored_under_a_looser_allowlist_gets_no_key(upstream, clients):
+    """A record from before the allowlist named ports and paths: the deploy refuses to send the
+    tenant's key (or the caller's JWT) there, and says to set the key again."""
+    from tenants.credentials import credential_store
+    from tenants.models import Tenant
+
+    acme = Tenant.objects.get_or_create(slug="acme")[0]
+    credential_store().set(
+        tenant=acme, api_key="sgk_probe_0123456789", base_url="http://127.0.0.1:6379", actor="t"
+    )
+    body = {"name": "Echo", "content": copy.deepcopy(SIMPLE_FLOW)}
+    echo = clients["user"].post(FLOWS, body, format="json").json()["id"]
+    response = clients["user"].post(f"{FLOWS}/{echo}/deploy", {}, format="json")
+    assert_error_body(response, 412, "missing_scaigrid_credentials")
+    body = {"content": copy.deepcopy(SIMPLE_FLOW)}
+    response = clients["service"].post(LEGACY, body, format="json")
+    assert_error_body(response, 412, "missing_scaigrid_credentials")
 
 
 def test_more_subjects_never_mean_more_deploys(upstream, clients, flow_id, settings):

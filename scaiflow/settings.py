@@ -6,6 +6,7 @@ variables win over it. With DEBUG off, a missing or malformed production setting
 process at start-up with a one-line reason.
 """
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -200,6 +201,10 @@ SCAIFLOW_EVENTS_CACHE_SECONDS = env.float("SCAIFLOW_EVENTS_CACHE_SECONDS", defau
 SCAIFLOW_DEPLOY_RATE = env.str("SCAIFLOW_DEPLOY_RATE", default="30/min")
 # A tenant's deploys, all its principals and the legacy token together.
 SCAIFLOW_DEPLOY_TENANT_RATE = env.str("SCAIFLOW_DEPLOY_TENANT_RATE", default="120/min")
+for _name in ("SCAIFLOW_DEPLOY_RATE", "SCAIFLOW_DEPLOY_TENANT_RATE"):
+    # A rate the throttle could not read would fail every deploy: stop at start-up instead.
+    if not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", globals()[_name]):
+        raise ImproperlyConfigured(f"{_name} must look like 30/min (N/sec, N/min, N/hour, N/day)")
 SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT = env.float("SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT", default=3.0)
 SCAIFLOW_UPSTREAM_READ_TIMEOUT = env.float("SCAIFLOW_UPSTREAM_READ_TIMEOUT", default=30.0)
 # A pending deployment older than this is closed as `deploy_abandoned` (its server died).

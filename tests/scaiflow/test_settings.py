@@ -45,10 +45,18 @@ def test_production_refuses_to_start_without(missing):
     assert missing in lines[0]
 
 
-def test_malformed_setting_is_refused():
-    result = manage("check", env={**PRODUCTION_ENV, "SCAIFLOW_DEPLOY_AUTH": "password"})
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SCAIFLOW_DEPLOY_AUTH", "password"),
+        ("SCAIFLOW_DEPLOY_RATE", "30"),
+        ("SCAIFLOW_DEPLOY_TENANT_RATE", "120/fortnight"),
+    ],
+)
+def test_malformed_setting_is_refused(name, value):
+    result = manage("check", env={**PRODUCTION_ENV, name: value})
     assert result.returncode != 0
-    assert "SCAIFLOW_DEPLOY_AUTH" in result.stderr
+    assert name in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -80,16 +80,49 @@ LEGACY_HEADERS = [
 
 
 class DeployRateThrottle(SimpleRateThrottle):
-    """SCAIFLOW_DEPLOY_RATE deploys per principal (shared cache: holds across processes)."""
+    """Deploy attempts (POST) against two budgets, kept in the shared cache (so they hold across
+    processes): SCAIFLOW_DEPLOY_RATE per principal, and SCAIFLOW_DEPLOY_TENANT_RATE per tenant,
+    shared by all its principals and the legacy token, so more subjects never mean more deploys.
+
+    An attempt counts against both or neither: one refused by either budget uses up none, so a
+    caller over their own budget cannot drain the tenant's. A principal's budget folds the
+    subject's case: a `sub` is case-sensitive and `Alice` is not `alice`, but for a rate limit
+    sharing one budget between them costs a real user little and denies a token issuer's case
+    variants a budget each. Other methods on a deploy path (GET, OPTIONS, a 405) count nothing.
+    """
 
     scope = "deploy"
 
-    def get_rate(self):
-        return settings.SCAIFLOW_DEPLOY_RATE
+    def __init__(self) -> None:
+        pass  # the rates are read on each request, not once (SimpleRateThrottle's default)
 
-    def get_cache_key(self, request, view):
+    def allow_request(self, request, view) -> bool:
+        if request.method != "POST":
+            return True
         principal = request.user
-        return f"throttle:deploy:{principal.tenant.pk}:{principal.actor}"
+        tenant = principal.tenant.pk
+        budgets = [
+            (f"throttle:deploy:{tenant}:{principal.auth_mode}:{principal.subject.lower()}",
+             settings.SCAIFLOW_DEPLOY_RATE),
+            (f"throttle:deploy-tenant:{tenant}", settings.SCAIFLOW_DEPLOY_TENANT_RATE),
+        ]  # fmt: skip
+        self.now = self.timer()
+        histories, waits = [], []
+        for key, rate in budgets:
+            allowed, duration = self.parse_rate(rate)
+            history = [at for at in self.cache.get(key, []) if at > self.now - duration]
+            if len(history) >= allowed:
+                waits.append(duration - (self.now - history[-1]) if history else duration)
+            histories.append((key, history, duration))
+        if waits:
+            self.refused_for = max(waits)
+            return False
+        for key, history, duration in histories:
+            self.cache.set(key, [self.now, *history], duration)
+        return True
+
+    def wait(self) -> float:
+        return self.refused_for
 
     def throttle_failure(self):
         metrics.THROTTLED.inc()

@@ -20,7 +20,6 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 from devstack import control, oidc, scaigrid, scaikey, scaiqueue, scaivault
 from devstack.auth import DEFAULT_API_KEY, DEFAULT_VAULT_TOKEN, Caller, authenticate, require
@@ -91,7 +90,7 @@ class Devstack:
         """
         env = {
             "SCAIGRID_BASE_URL": self.url,
-            "SCAIGRID_ALLOWED_HOSTS": urlsplit(self.url).hostname or "",
+            "SCAIGRID_ALLOWED_HOSTS": self.url,
             "SCAIGRID_API_KEY": DEFAULT_API_KEY,
             "SCAIQUEUE_BASE_URL": self.url,
             "SCAIKEY_JWKS_URL": self.jwks_url,

@@ -169,12 +169,12 @@ def flow_graph_svg(content: Any, diagnostics: Iterable[Any] = ()) -> str:
     width = max(xs) + NODE_W + PAD - min_x
     height = max(ys) + NODE_H + PAD - min_y
     boxes = {node_id: (x, y, x + NODE_W, y + NODE_H) for node_id, (x, y) in positions.items()}
-    # Scales down to its box's width (never beyond its own size): the viewBox keeps it whole.
+    # Its own size, scaled down to its box's width by the admin's stylesheet (max-width: 100%):
+    # the viewBox keeps it whole. No style attribute: the Content-Security-Policy refuses them.
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="flow-graph" role="img" '
         f'aria-label="Flow graph" viewBox="{min_x} {min_y} {width} {height}" '
-        f'preserveAspectRatio="xMinYMin meet" width="100%" '
-        f'style="max-width:{width}px;height:auto;display:block" '
+        f'preserveAspectRatio="xMinYMin meet" width="{width}" '
         f'font-family="sans-serif" font-size="12">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
         'markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '

@@ -55,12 +55,17 @@ class TenantAPIView(generics.GenericAPIView):
         return super().get_queryset().filter(tenant=self.tenant)
 
 
+# A flow's version is a 32-bit counter in the database: ten digits hold every one of them.
+MAX_VERSION_DIGITS = 10
+
+
 def parse_if_match(header: str | None) -> frozenset[int] | None:
     """The versions an If-Match header names; None when it names none in particular.
 
     Absent, empty or `*` → None (any version). Tags may be quoted or not; `W/` is ignored,
     because the tag is a version number, not the bytes a proxy may have re-encoded. A tag that
-    is not a number names no version, so it never matches.
+    is not a number names no version, so it never matches — nor does one of more than
+    MAX_VERSION_DIGITS digits (no flow gets there, and `int()` refuses 4,300 digits and more).
     """
     if header is None or header.strip() in ("", "*"):
         return None
@@ -69,7 +74,7 @@ def parse_if_match(header: str | None) -> frozenset[int] | None:
         tag = part.strip().removeprefix("W/")
         if len(tag) >= 2 and tag[0] == tag[-1] == '"':
             tag = tag[1:-1]
-        if tag.isascii() and tag.isdigit():
+        if tag.isascii() and tag.isdigit() and len(tag) <= MAX_VERSION_DIGITS:
             versions.add(int(tag))
     return frozenset(versions)
 

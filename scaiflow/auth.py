@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -62,6 +63,12 @@ JWKS_MAX_AGE_SECONDS = 3600
 VERIFIED_TOKENS_MAX = 4096
 TENANTS_MAX = 1024
 TENANT_CACHE_SECONDS = 10.0
+# What a `sub` may be (whole string, `fullmatch`): OpenID Connect's at most 255 ASCII
+# characters, printable and without whitespace. It is case-sensitive and kept as sent: `alice`
+# and `Alice` are two subjects, as ScaiKey says; the deploy throttle folds case on its own.
+SUBJECT_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
+# A role is a short name; anything else (`tenant_admin\n`, objects, numbers) is no role at all.
+ROLE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -366,8 +373,10 @@ def _principal_from_claims(claims: dict, token: str) -> Principal:
     subject = claims.get("sub")
     slug = claims.get(settings.SCAIKEY_TENANT_CLAIM)
     roles = claims.get("roles", [])
-    if not isinstance(subject, str) or not subject:
-        raise InvalidToken("token 'sub' claim must be a non-empty string")
+    if not isinstance(subject, str) or not SUBJECT_PATTERN.fullmatch(subject):
+        raise InvalidToken(
+            "token 'sub' claim must be 1 to 255 printable ASCII characters without whitespace"
+        )
     if not isinstance(slug, str):
         raise InvalidToken(f"token lacks the '{settings.SCAIKEY_TENANT_CLAIM}' claim")
     if not isinstance(roles, list):
@@ -380,7 +389,9 @@ def _principal_from_claims(claims: dict, token: str) -> Principal:
         tenant=tenant,
         subject=subject,
         auth_mode=AUTH_MODE_SCAIKEY,
-        roles=frozenset(role for role in roles if isinstance(role, str)),
+        roles=frozenset(
+            role for role in roles if isinstance(role, str) and ROLE_PATTERN.fullmatch(role)
+        ),
         token=token,
     )
 

@@ -6,13 +6,17 @@ variables win over it. With DEBUG off, a missing or malformed production setting
 process at start-up with a one-line reason.
 """
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from tenants.allowlist import allowed_entry_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -63,6 +67,7 @@ MIDDLEWARE = [
     "scaiflow.middleware.RequestIDMiddleware",
     "scaiflow.middleware.AccessMiddleware",  # access line and HTTP metrics
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -149,6 +154,23 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp) on every response: pages load scripts, styles, fonts and
+# images from ScaiFlow itself only (the admin's and Swagger UI's assets are served locally), no
+# inline script or style, no plugins, no framing. Swagger UI draws its icons from data: URIs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- ScaiFlow --------------------------------------------------------------------------------
 
@@ -184,6 +206,12 @@ for _position, _key in enumerate(SCAIFLOW_SECRETS_KEYS, start=1):
 SCAIFLOW_MAX_FLOW_BYTES = env.int("SCAIFLOW_MAX_FLOW_BYTES", default=2 * 1024 * 1024)
 SCAIFLOW_EVENTS_CACHE_SECONDS = env.float("SCAIFLOW_EVENTS_CACHE_SECONDS", default=2.0)
 SCAIFLOW_DEPLOY_RATE = env.str("SCAIFLOW_DEPLOY_RATE", default="30/min")
+# A tenant's deploys, all its principals and the legacy token together.
+SCAIFLOW_DEPLOY_TENANT_RATE = env.str("SCAIFLOW_DEPLOY_TENANT_RATE", default="120/min")
+for _name in ("SCAIFLOW_DEPLOY_RATE", "SCAIFLOW_DEPLOY_TENANT_RATE"):
+    # A rate the throttle could not read would fail every deploy: stop at start-up instead.
+    if not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", globals()[_name]):
+        raise ImproperlyConfigured(f"{_name} must look like 30/min (N/sec, N/min, N/hour, N/day)")
 SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT = env.float("SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT", default=3.0)
 SCAIFLOW_UPSTREAM_READ_TIMEOUT = env.float("SCAIFLOW_UPSTREAM_READ_TIMEOUT", default=30.0)
 # A pending deployment older than this is closed as `deploy_abandoned` (its server died).
@@ -194,14 +222,18 @@ SCAIFLOW_FLOW_STORAGE = env.str("SCAIFLOW_FLOW_STORAGE", default="")
 SCAIFLOW_FLOW_STORAGE_TIMEOUT = env.float("SCAIFLOW_FLOW_STORAGE_TIMEOUT", default=5.0)
 
 SCAIGRID_BASE_URL = env.str("SCAIGRID_BASE_URL", default="https://scaigrid.scailabs.ai")
-# A tenant's base URL must name one of these hosts: the backend sends the tenant's key there.
+# Where a tenant's base URL may point (the backend sends the tenant's key there): entries name a
+# host and optionally a scheme, port and path prefix (tenants/allowlist.py).
 SCAIGRID_ALLOWED_HOSTS = [
-    host.strip().lower()
-    for host in env.list(
-        "SCAIGRID_ALLOWED_HOSTS", default=[urlsplit(SCAIGRID_BASE_URL).hostname or ""]
-    )
-    if host.strip()
+    entry.strip()
+    for entry in env.list("SCAIGRID_ALLOWED_HOSTS", default=[SCAIGRID_BASE_URL])
+    if entry.strip()
 ]
+for _entry in SCAIGRID_ALLOWED_HOSTS:
+    try:
+        allowed_entry_parse(_entry)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"SCAIGRID_ALLOWED_HOSTS: '{_entry}': {_exc}") from None
 # Meant for development: used for a tenant without a stored key (SPEC §4 step 3).
 SCAIGRID_API_KEY = env.str("SCAIGRID_API_KEY", default="")
 SCAIQUEUE_BASE_URL = env.str("SCAIQUEUE_BASE_URL", default="https://scaiqueue.scailabs.ai")
@@ -350,10 +382,14 @@ LOGGING = {
             "timestamp": "time",
         },
     },
+    # One event, one line: a caller's value with a newline must not forge a line of its own.
+    # Every handler takes this filter, whatever its formatter (scaiflow/logs.py).
+    "filters": {"one_line": {"()": "scaiflow.logs.EscapeControlCharacters"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
+            "filters": ["one_line"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

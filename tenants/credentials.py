@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
@@ -40,6 +40,7 @@ from tenants.models import (
     Tenant,
     TenantCredential,
 )
+from tenants.validators import scaigrid_base_url_validate
 
 if TYPE_CHECKING:
     from scaiflow.auth import Principal
@@ -340,7 +341,30 @@ def scaigrid_base_url(*, tenant: Tenant) -> str:
     One query; it reads no key (the caller's JWT goes there, not the tenant's key).
     """
     record = TenantCredential.objects.filter(tenant=tenant).only("base_url").first()
-    return record.base_url if record else settings.SCAIGRID_BASE_URL
+    return (
+        stored_base_url_check(record.base_url, tenant=tenant)
+        if record
+        else (settings.SCAIGRID_BASE_URL)
+    )
+
+
+def stored_base_url_check(base_url: str, *, tenant: Tenant) -> str:
+    """`base_url`, when SCAIGRID_ALLOWED_HOSTS still allows it; else nothing is sent there.
+
+    A base URL is checked when it is stored, and again here, where a credential is about to be
+    sent to it: one stored under an older, looser allowlist (a port or path the allowlist now
+    refuses) gets no key and no JWT, but a 412 until the tenant's key is set again.
+    """
+    try:
+        scaigrid_base_url_validate(base_url)
+    except ValidationError:
+        logger.warning(
+            "stored ScaiGrid base URL of tenant %s is not allowed by SCAIGRID_ALLOWED_HOSTS; "
+            "nothing is sent to it until the key is set again",
+            tenant.slug,
+        )
+        raise MissingScaigridCredentials(tenant=tenant.slug) from None
+    return base_url
 
 
 @sensitive_variables()
@@ -368,7 +392,9 @@ def scaigrid_credential_resolve(
     stored = tenant_key_get(tenant=tenant)
     if stored is not None:
         return ResolvedCredential(
-            secret=stored.api_key, base_url=stored.base_url, source=CredentialSource.TENANT_KEY
+            secret=stored.api_key,
+            base_url=stored_base_url_check(stored.base_url, tenant=tenant),
+            source=CredentialSource.TENANT_KEY,
         )
     if settings.SCAIGRID_API_KEY:
         return ResolvedCredential(

@@ -2,8 +2,9 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-# Tenant slugs come from ScaiKey tokens and end up in upstream paths and labels.
-TENANT_SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$"
+# Tenant slugs come from ScaiKey tokens and end up in upstream paths and labels. `\Z`, not `$`:
+# `$` also matches before a final newline, which let `acme\n` through as a tenant of its own.
+TENANT_SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?\Z"
 validate_tenant_slug = RegexValidator(
     TENANT_SLUG_PATTERN, "A tenant slug is 1-63 lowercase letters, digits, '-' or '_'."
 )

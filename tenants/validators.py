@@ -9,10 +9,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.views.decorators.debug import sensitive_variables
 
+from tenants.allowlist import allowed_entry_parse, origin_parse
+
 MAX_API_KEY_CHARS = 512
 MAX_BASE_URL_CHARS = 500
-# Plain http is only for a ScaiGrid on this machine (development); anything else is https.
-LOCAL_HTTP_HOSTS = frozenset({"localhost", "127.0.0.1"})
 # Printable ASCII without space: the key travels in an HTTP header.
 _API_KEY_PATTERN = re.compile(r"[\x21-\x7e]+")
 # Printable ASCII without space or backslash, which parsers disagree about.
@@ -37,9 +37,9 @@ def scaigrid_api_key_validate(api_key: str) -> None:
 def scaigrid_base_url_validate(base_url: str) -> str:
     """The normalised base URL, or ValidationError unless it is safe to send a tenant's key to.
 
-    The backend sends the tenant's key to this URL, so its host must be one of
-    `SCAIGRID_ALLOWED_HOSTS` (exact names), without user info (`https://allowed@evil`), query or
-    fragment, over https (plain http only for localhost/127.0.0.1).
+    The backend sends the tenant's key to this URL, so it must match an entry of
+    `SCAIGRID_ALLOWED_HOSTS` (scheme, host, port and path: tenants/allowlist.py), and carry no
+    user info (`https://allowed@evil`), query or fragment.
     """
 
     def invalid(message: str) -> ValidationError:
@@ -49,23 +49,19 @@ def scaigrid_base_url_validate(base_url: str) -> str:
         raise invalid(f"The base URL must be 1 to {MAX_BASE_URL_CHARS} characters.")
     if not _URL_PATTERN.fullmatch(base_url):
         raise invalid("The base URL must be ASCII, without spaces or backslashes.")
-    parts = urlsplit(base_url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("https", "http"):
-        raise invalid("The base URL must start with https://.")
-    if "@" in parts.netloc:
-        raise invalid("The base URL must not contain user info (user@host).")
-    if parts.query or parts.fragment or base_url.endswith(("?", "#")):
-        raise invalid("The base URL must not have a query or a fragment.")
     try:
-        host = parts.hostname
-        parts.port  # noqa: B018 - parsing the port validates it
-    except ValueError:
-        raise invalid("The base URL has an invalid host or port.") from None
-    if not host:
-        raise invalid("The base URL must name a host.")
-    if host not in settings.SCAIGRID_ALLOWED_HOSTS:
-        raise invalid(f"'{host}' is not an allowed ScaiGrid host (SCAIGRID_ALLOWED_HOSTS).")
-    if scheme == "http" and host not in LOCAL_HTTP_HOSTS:
-        raise invalid("The base URL must use https.")
-    return urlunsplit((scheme, parts.netloc.lower(), parts.path.rstrip("/"), "", ""))
+        origin = origin_parse(base_url)
+    except ValueError as exc:
+        raise invalid(f"The base URL is not valid: {exc}.") from None
+    entries = [allowed_entry_parse(entry) for entry in settings.SCAIGRID_ALLOWED_HOSTS]
+    same_host = [entry for entry in entries if entry.host == origin.host]
+    if not same_host:
+        raise invalid(f"'{origin.host}' is not an allowed ScaiGrid host (SCAIGRID_ALLOWED_HOSTS).")
+    if origin not in same_host:
+        allowed = ", ".join(str(entry) for entry in same_host)
+        raise invalid(
+            f"The base URL's scheme, port or path is not allowed for '{origin.host}' "
+            f"(SCAIGRID_ALLOWED_HOSTS allows {allowed})."
+        )
+    parts = urlsplit(base_url)
+    return urlunsplit((origin.scheme, parts.netloc.lower(), origin.path, "", ""))

@@ -56,6 +56,7 @@ def browser():
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, for CSP
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(5)
     try:
@@ -63,6 +64,14 @@ def browser():
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+# Installed in every page before its own scripts run: collects each CSP violation.
+CSP_LISTENER = """
+window.cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(
+  e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline') + ' at ' + e.sourceFile));
+"""
 
 
 def shot(driver, name: str) -> None:
@@ -128,6 +137,9 @@ def test_superuser_opens_a_flow_and_sees_its_graph(browser, live_server, superus
     browser.find_element(By.LINK_TEXT, "Acme echo").click()
     graph = browser.find_element(By.CSS_SELECTOR, "svg.flow-graph")
     assert graph.is_displayed()
+    # Never wider than its box, so never clipped.
+    box = graph.find_element(By.XPATH, "..")
+    assert 0 < graph.size["width"] <= box.size["width"]
     nodes = browser.find_elements(By.CSS_SELECTOR, "svg.flow-graph g.node")
     assert {n.get_attribute("data-node-id") for n in nodes} == {"start", "answer", "reply"}
     assert browser.find_element(By.CSS_SELECTOR, "pre.manifest").is_displayed()
@@ -166,3 +178,62 @@ def test_diff_two_versions_on_the_flow_page(browser, live_server, superuser, acm
     assert "diff_from=1&diff_to=2" in browser.current_url  # a link to this diff
     browser.set_window_size(1400, 2600)  # the whole page, the diff at its end
     shot(browser, "flow-version-diff")
+
+
+def csp_violations(driver) -> list[str]:
+    """What the page's CSP refused so far: from the listener, and from the console."""
+    seen = list(driver.execute_script("return window.cspViolations || []"))
+    seen += [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if "Content Security Policy" in entry["message"]
+    ]
+    return seen
+
+
+def test_admin_and_api_docs_work_under_the_content_security_policy(
+    browser, live_server, superuser, acme_flow
+):
+    """Every page sends a Content-Security-Policy (no inline script or style, assets from
+    ScaiFlow only) and breaks none of it: no violation in the console, on any page."""
+    changed = copy.deepcopy(GRAPH)
+    changed["nodes"].append({"id": "audit", "kind": "output", "data": {"value": "logged"}})
+    changed["edges"].append({"source": "answer", "target": "audit"})
+    flow = flow_update(flow=acme_flow, actor="test", content=changed)
+    deployment = make_deployment(flow, status=Status.PUBLISH_FAILED, core_id="core_1")
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CSP_LISTENER})
+
+    browser.get(f"{live_server.url}/admin/login/")
+    assert csp_violations(browser) == []
+    log_in(browser, live_server, "root", "pw-root-123")
+    pages = {
+        "index": "/admin/",
+        "tenants": "/admin/tenants/tenant/",
+        "tenant": f"/admin/tenants/tenant/{flow.tenant.pk}/change/",
+        "flows": "/admin/flows/flow/",
+        "flow with a diff": f"/admin/flows/flow/{flow.pk}/change/?diff_from=1&diff_to=2",
+        "deployments": "/admin/deployments/deployment/",
+        "deployment": f"/admin/deployments/deployment/{deployment.pk}/change/",
+    }
+    for name, path in pages.items():
+        browser.get(live_server.url + path)
+        assert browser.find_element(By.ID, "content").is_displayed(), name
+        assert csp_violations(browser) == [], name
+    # Styles from the static file apply: the badge is coloured, the diff's lines too.
+    badge = browser.find_element(By.CSS_SELECTOR, ".status-badge.status-publish_failed")
+    assert badge.value_of_css_property("background-color") == "rgba(239, 108, 0, 1)"
+    assert browser.find_element(By.CSS_SELECTOR, "table.steps-timeline td.bar svg rect")
+    shot(browser, "csp-deployment")
+
+    # Swagger UI: its start-up script is a file, it loads the schema and draws the operations.
+    browser.get(f"{live_server.url}/api/docs/")
+    WebDriverWait(browser, 30).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".opblock"))
+    )
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".opblock")) > 10
+    browser.find_element(By.CSS_SELECTOR, ".opblock .opblock-summary").click()
+    WebDriverWait(browser, 10).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".opblock-body"))
+    )
+    assert csp_violations(browser) == []
+    shot(browser, "csp-api-docs")

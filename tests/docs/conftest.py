@@ -21,6 +21,7 @@ DOC_PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 def docs_stack(devstack_settings, live_server, settings, tmp_path):
     """The placeholders the pages declare as environment, a set-up context, a working dir."""
     settings.SCAIFLOW_DEPLOY_RATE = "1000/min"
+    settings.SCAIFLOW_DEPLOY_TENANT_RATE = "1000/min"
     # A page polls the same events twice within the window on purpose (a fault in between);
     # the cache itself is tested in tests/deployments.
     settings.SCAIFLOW_EVENTS_CACHE_SECONDS = 0

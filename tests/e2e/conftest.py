@@ -38,6 +38,7 @@ class Api:
 @pytest.fixture
 def stack(devstack_settings, live_server, settings):
     settings.SCAIFLOW_DEPLOY_RATE = "1000/min"
+    settings.SCAIFLOW_DEPLOY_TENANT_RATE = "1000/min"
     return devstack_settings
 
 

@@ -189,6 +189,7 @@ def app_servers(transactional_db, devstack, tmp_path):
         "SCAIFLOW_FLOW_STORAGE": "",
         "RELIABILITY_FLOWS_DIR": str(tmp_path / "flows"),
         "SCAIFLOW_DEPLOY_RATE": "1000/min",
+        "SCAIFLOW_DEPLOY_TENANT_RATE": "1000/min",
         "SCAIGRID_API_KEY": "",
         "LOG_LEVEL": "WARNING",
     }

@@ -13,6 +13,7 @@ the legacy `POST /dev/deploy`: never a 500, always SPEC §2's error body.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import Counter
 
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from tests.conftest import API_TOKEN
+from tests.deployments.conftest import SIMPLE_FLOW
 
 FLOWS = "/api/v1/flows"
 LEGACY = "/api/v1/dev/deploy"
@@ -48,6 +50,7 @@ def assert_error_body(response, status: int | None = None, code: str | None = No
 def upstream(db, devstack_settings, settings):
     """Devstack as ScaiGrid; the legacy path deploys for acme with devstack's key."""
     settings.SCAIFLOW_DEPLOY_RATE = "100000/min"
+    settings.SCAIFLOW_DEPLOY_TENANT_RATE = "100000/min"
     settings.SCAIFLOW_DEFAULT_TENANT = "acme"
     settings.SCAIGRID_API_KEY = devstack_settings.api_key
     settings.SCAIFLOW_MAX_FLOW_BYTES = MAX_BYTES
@@ -233,6 +236,208 @@ def test_error_details_hold_no_nul():
         "message": "bad \ufffd",
         "fields": {"n\ufffd": ["x\ufffd"]},
     }
+
+
+# --- Found by a black-box probe of every endpoint (docs/reliability.md) ------------------------
+
+HUGE_TAG = "9" * 5_000  # int() refuses 4,300 digits and more
+
+
+@pytest.mark.parametrize(
+    "target", ["PUT /flows/{id}", "PATCH /flows/{id}", "DELETE /flows/{id}", "POST deploy"]
+)
+@pytest.mark.parametrize(
+    "tag", [HUGE_TAG, f'"{HUGE_TAG}"', f'W/"{HUGE_TAG}", "1x"', "0" * 11 + "1"]
+)
+def test_if_match_tags_that_are_not_small_versions_never_match(clients, flow_id, target, tag):
+    """Was a 500: `int()` of a 5,000-digit tag raised ValueError in parse_if_match."""
+    method, _, where = target.partition(" ")
+    path = f"{FLOWS}/{flow_id}" + ("/deploy" if where == "deploy" else "")
+    body = json.dumps({"name": "x", "content": {}} if method != "POST" else {})
+    response = clients["user"].generic(
+        method, path, body, content_type="application/json", HTTP_IF_MATCH=tag
+    )
+    assert assert_error_body(response, 412, "version_conflict")["current_version"] == 1
+
+
+CREDENTIALS = "/api/v1/tenants/me/scaigrid_credentials"
+UNPARSABLE_URLS = ["http://[127.0.0.1]", "http://[::1", "https://[scaigrid.example]", "http://]x["]
+
+
+@pytest.fixture
+def acme_admin_client(upstream) -> APIClient:
+    client = APIClient()
+    token = upstream.mint_token(tenant="acme", sub="mallory", roles=["tenant_admin"])
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.mark.parametrize("base_url", UNPARSABLE_URLS)
+def test_a_base_url_that_does_not_parse_is_a_400_naming_the_field(acme_admin_client, base_url):
+    """Was a 500: urlsplit raised ValueError outside the validator's `try`."""
+    body = {"api_key": "sgk_probe_0123456789", "base_url": base_url}
+    response = acme_admin_client.post(CREDENTIALS, body, format="json")
+    detail = assert_error_body(response, 400, "invalid_request")
+    assert list(detail["fields"]) == ["base_url"]
+
+
+@pytest.mark.parametrize("base_url", UNPARSABLE_URLS)
+def test_a_base_url_that_does_not_parse_is_a_form_error_in_the_admin(db, base_url):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from tenants.models import Tenant, TenantCredential
+
+    tenant = Tenant.objects.create(slug="acme")
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root", "r@example.com", "pw"))
+    response = client.post(
+        f"/admin/tenants/tenant/{tenant.pk}/change/",
+        {"slug": "acme", "name": "", "_save": "Save", "scaigrid_api_key": "sgk_probe_0123456789",
+         "scaigrid_base_url": base_url},
+    )  # fmt: skip
+    assert response.status_code == 200  # the form again, with its error
+    assert "scaigrid_base_url" in response.context["adminform"].form.errors
+    assert not TenantCredential.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"tenant": "acme\n"},
+        {"tenant": "acme\r\nglobex"},
+        {"sub": "mallory\n2026-01-01 INFO tenants forged"},
+        {"sub": "mallory "},
+        {"sub": "x" * 256},
+    ],
+)
+def test_identifiers_from_a_token_must_match_as_a_whole(upstream, claims):
+    """Was 200: `$` matched before a final newline, so `acme\n` became a tenant of its own."""
+    from tenants.models import Tenant
+
+    client = APIClient()
+    token = upstream.mint_token(tenant="acme", sub="mallory", roles=["tenant_admin"], claims=claims)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert_error_body(client.get("/api/v1/tenants/me"), 401, "not_authenticated")
+    assert not Tenant.objects.exclude(slug="acme").exists()
+
+
+def test_roles_must_match_as_a_whole(upstream):
+    client = APIClient()
+    roles = ["tenant_admin\n", " tenant_admin", "member"]
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {upstream.mint_token(roles=roles)}")
+    assert client.get("/api/v1/tenants/me").json()["roles"] == ["member"]
+    body = {"api_key": "sgk_probe_0123456789"}
+    assert_error_body(client.post(CREDENTIALS, body, format="json"), 403)
+
+
+def test_a_value_with_newlines_stays_on_one_log_line(db):
+    """Was a forged, well-formed line: a `sub` with a newline went into the log as it was."""
+    import logging
+
+    console = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
+    record = logging.getLogger("tenants").makeRecord(
+        "tenants", logging.INFO, __file__, 1, "ScaiGrid key of tenant %s set by %s",
+        ("acme", "scaikey:x\n2026-01-01 INFO forged\r\u2028\x1b[2J"), None,
+    )  # fmt: skip
+    assert console.filter(record)
+    line = console.format(record)
+    assert "\n" not in line and "\r" not in line and "\u2028" not in line and "\x1b" not in line
+    assert line.endswith("set by scaikey:x\\n2026-01-01 INFO forged\\r\\u2028\\x1b[2J")
+
+
+def test_a_base_url_must_match_an_allowed_entry_in_scheme_port_and_path(
+    acme_admin_client, upstream
+):
+    """Was accepted: only the host was checked, and a deploy sent the tenant's key to
+    `http://<allowed host>:22` or `…/../../admin`."""
+    from tenants.models import TenantCredential
+
+    grid = upstream.url  # SCAIGRID_ALLOWED_HOSTS is devstack's URL, http and its port
+    port = int(grid.rsplit(":", 1)[1])
+    for base_url in [
+        "http://127.0.0.1:22",
+        "http://127.0.0.1:6379",
+        "http://127.0.0.1",
+        f"https://127.0.0.1:{port}",
+        f"{grid}/../../admin",
+        f"{grid}/admin",
+        f"{grid}/%2e%2e/admin",
+    ]:
+        body = {"api_key": "sgk_probe_0123456789", "base_url": base_url}
+        response = acme_admin_client.post(CREDENTIALS, body, format="json")
+        assert list(assert_error_body(response, 400)["fields"]) == ["base_url"], base_url
+    assert not TenantCredential.objects.exists()
+    body = {"api_key": "sgk_probe_0123456789", "base_url": f"{grid}/"}
+    assert acme_admin_client.post(CREDENTIALS, body, format="json").json()["base_url"] == grid
+
+
+def test_a_base_url_stored_under_a_looser_allowlist_gets_no_key(upstream, clients):
+    """A record from before the allowlist named ports and paths: the deploy refuses to send the
+    tenant's key (or the caller's JWT) there, and says to set the key again."""
+    from tenants.credentials import credential_store
+    from tenants.models import Tenant
+
+    acme = Tenant.objects.get_or_create(slug="acme")[0]
+    credential_store().set(
+        tenant=acme, api_key="sgk_probe_0123456789", base_url="http://127.0.0.1:6379", actor="t"
+    )
+    body = {"name": "Echo", "content": copy.deepcopy(SIMPLE_FLOW)}
+    echo = clients["user"].post(FLOWS, body, format="json").json()["id"]
+    response = clients["user"].post(f"{FLOWS}/{echo}/deploy", {}, format="json")
+    assert_error_body(response, 412, "missing_scaigrid_credentials")
+    body = {"content": copy.deepcopy(SIMPLE_FLOW)}
+    response = clients["service"].post(LEGACY, body, format="json")
+    assert_error_body(response, 412, "missing_scaigrid_credentials")
+
+
+def test_more_subjects_never_mean_more_deploys(upstream, clients, flow_id, settings):
+    """Was a budget per (tenant, sub): `alice`, `Alice`, `alice2` and the legacy token each had
+    their own, and GET/OPTIONS/405 on a deploy path used the budget up."""
+    settings.SCAIFLOW_DEPLOY_RATE = "3/min"
+    settings.SCAIFLOW_DEPLOY_TENANT_RATE = "5/min"
+    deploy = f"{FLOWS}/{flow_id}/deploy"
+
+    def caller(sub: str) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {upstream.mint_token(sub=sub)}")
+        return client
+
+    def attempt(client: APIClient) -> int:
+        return client.post(deploy, {}, format="json").status_code
+
+    alice, alice_upper = caller("alice"), caller("Alice")
+    for _ in range(10):  # none of these is a deploy attempt
+        assert alice.get(deploy).status_code == 405
+        assert alice.options(deploy).status_code == 200
+    assert [attempt(alice), attempt(alice_upper), attempt(alice)] == [400, 400, 400]
+    # `Alice` is `alice` to the per-principal budget; refused attempts use up nothing.
+    for _ in range(5):
+        assert attempt(alice_upper) == 429
+    assert [attempt(caller("alice2")), attempt(caller("bob"))] == [400, 400]
+    # The tenant's five are gone: a new subject, and the legacy token, are refused too.
+    response = caller("carol").post(deploy, {}, format="json")
+    assert int(assert_error_body(response, 429, "throttled")["retry_after"]) > 0
+    legacy = clients["service"].post(LEGACY, {"content": {}}, format="json")
+    assert_error_body(legacy, 429, "throttled")
+    # Another tenant's budget is its own.
+    globex = APIClient()
+    globex.credentials(HTTP_AUTHORIZATION=f"Bearer {upstream.mint_token(tenant='globex')}")
+    created = globex.post(FLOWS, {"name": "G", "content": {}}, format="json").json()["id"]
+    assert globex.post(f"{FLOWS}/{created}/deploy", {}, format="json").status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/api/docs/", "/api/v1/flows", "/healthz"])
+def test_every_page_has_a_content_security_policy(db, path):
+    """Was none anywhere. Chromium's check that the admin and Swagger UI break none of it is
+    tests/admin/test_browser.py."""
+    from django.test import Client
+
+    policy = Client().get(path)["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["script-src"] == directives["style-src"] == "'self'"
+    assert directives["object-src"] == directives["frame-ancestors"] == "'none'"
+    assert "unsafe" not in policy
 
 
 # --- Generated malformed flows ---------------------------------------------------------------

@@ -84,6 +84,7 @@ def keeping_the_connection():
 def seed(db, devstack_settings, settings) -> dict:
     """acme with a flow (two versions) deployed once; the tokens to call with."""
     settings.SCAIFLOW_DEPLOY_RATE = "100000/min"
+    settings.SCAIFLOW_DEPLOY_TENANT_RATE = "100000/min"
     settings.SCAIGRID_API_KEY = devstack_settings.api_key  # for the legacy shared-token path
     settings.SCAIFLOW_DEFAULT_TENANT = "acme"
     tenant = tenant_get_or_create(slug="acme")

@@ -53,6 +53,7 @@ def keyed(db, devstack_settings, settings):
     settings.SCAIFLOW_DEPLOY_AUTH = "api_key"
     settings.SCAIFLOW_DEFAULT_TENANT = "acme"
     settings.SCAIFLOW_DEPLOY_RATE = "100000/min"
+    settings.SCAIFLOW_DEPLOY_TENANT_RATE = "100000/min"
     devstack_settings.register_key(sorted(ALL_PERMISSIONS), key=CANARY, tenant="acme")
     jwt = devstack_settings.mint_token(tenant="acme", sub="ada", roles=["tenant_admin"])
     clients = {"admin": APIClient(), "member": APIClient(), "service": APIClient()}

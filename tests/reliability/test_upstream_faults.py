@@ -103,6 +103,7 @@ def faulty(devstack_settings, settings, db):
     settings.SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT = FAULT_TIMEOUT
     settings.SCAIFLOW_UPSTREAM_READ_TIMEOUT = FAULT_TIMEOUT
     settings.SCAIFLOW_DEPLOY_RATE = "1000/min"
+    settings.SCAIFLOW_DEPLOY_TENANT_RATE = "1000/min"
     # Every poll asks upstream: what is measured is the fault, not the cache.
     settings.SCAIFLOW_EVENTS_CACHE_SECONDS = 0
     return devstack_settings

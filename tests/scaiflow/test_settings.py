@@ -45,10 +45,28 @@ def test_production_refuses_to_start_without(missing):
     assert missing in lines[0]
 
 
-def test_malformed_setting_is_refused():
-    result = manage("check", env={**PRODUCTION_ENV, "SCAIFLOW_DEPLOY_AUTH": "password"})
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SCAIFLOW_DEPLOY_AUTH", "password"),
+        ("SCAIFLOW_DEPLOY_RATE", "30"),
+        ("SCAIFLOW_DEPLOY_TENANT_RATE", "120/fortnight"),
+    ],
+)
+def test_malformed_setting_is_refused(name, value):
+    result = manage("check", env={**PRODUCTION_ENV, name: value})
     assert result.returncode != 0
-    assert "SCAIFLOW_DEPLOY_AUTH" in result.stderr
+    assert name in result.stderr
+
+
+@pytest.mark.parametrize(
+    "entry", ["ftp://grid.example", "https://user@grid.example", "https://[::1", "https://:443"]
+)
+def test_a_malformed_scaigrid_allowed_hosts_entry_is_refused(entry):
+    env = {**PRODUCTION_ENV, "SCAIGRID_ALLOWED_HOSTS": f"grid.example,{entry}"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "SCAIGRID_ALLOWED_HOSTS" in result.stderr and entry in result.stderr
 
 
 def test_debug_needs_nothing():

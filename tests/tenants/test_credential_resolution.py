@@ -21,6 +21,7 @@ def _defaults(settings):
     settings.SCAIFLOW_DEPLOY_AUTH = "jwt"
     settings.SCAIGRID_API_KEY = ""
     settings.SCAIVAULT_URL = ""
+    settings.SCAIGRID_ALLOWED_HOSTS = [TENANT_URL]
 
 
 def jwt_caller(tenant) -> Principal:

@@ -31,7 +31,7 @@ def test_admin_sets_the_key_and_gets_only_its_status(acme_admin):
 
 
 def test_base_url_is_normalised(acme_admin, settings):
-    settings.SCAIGRID_ALLOWED_HOSTS = ["scaigrid.scailabs.ai"]
+    settings.SCAIGRID_ALLOWED_HOSTS = ["scaigrid.scailabs.ai/grid"]
     response = acme_admin.post(
         URL, {"api_key": CANARY, "base_url": "HTTPS://SCAIGRID.scailabs.ai/grid/"}, format="json"
     )
@@ -162,21 +162,23 @@ def test_base_url_must_be_an_allowed_scaigrid_host(acme_admin, base_url):
     assert not TenantCredential.objects.exists()
 
 
-def test_http_only_for_a_local_allowed_host(acme_admin, settings):
-    settings.SCAIGRID_ALLOWED_HOSTS = ["localhost", "127.0.0.1", "grid.internal"]
+def test_http_only_where_an_entry_names_it(acme_admin, settings):
+    settings.SCAIGRID_ALLOWED_HOSTS = [
+        "http://localhost:8080", "http://127.0.0.1:9000/grid", "grid.internal"
+    ]  # fmt: skip
 
     for base_url in ("http://localhost:8080", "http://127.0.0.1:9000/grid"):
         response = acme_admin.post(URL, {"api_key": CANARY, "base_url": base_url}, format="json")
         assert response.status_code == 200, response.content
         assert response.json()["base_url"] == base_url
+    for base_url in ("http://grid.internal", "https://localhost:8080", "http://localhost"):
+        response = acme_admin.post(URL, {"api_key": CANARY, "base_url": base_url}, format="json")
+        assert error_code(response) == "invalid_request", base_url
     response = acme_admin.post(
-        URL, {"api_key": CANARY, "base_url": "http://grid.internal"}, format="json"
-    )
-    assert error_code(response) == "invalid_request"
-    response = acme_admin.post(
-        URL, {"api_key": CANARY, "base_url": "https://grid.internal"}, format="json"
+        URL, {"api_key": CANARY, "base_url": "https://grid.internal:443/"}, format="json"
     )
     assert response.status_code == 200
+    assert response.json()["base_url"] == "https://grid.internal:443"
 
 
 def test_default_base_url_must_be_allowed_too(acme_admin, settings):

@@ -1,0 +1,44 @@
+"""One log event, one line: values from outside (a token's `sub`, a flow's name, an upstream's
+answer) must not start a line of their own in the log, where it would pass for another event.
+
+`log_escape` shows control characters as escapes (`\\n`, `\\x1b`, `\\u2028`); the
+`EscapeControlCharacters` filter applies it to every record's message on the handlers it sits on
+(settings.LOGGING puts it on the console handler). A handler with another formatter (JSON, say)
+takes the same filter; a formatter that writes record attributes of its own can call
+`log_escape` on them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def log_escape(value: str) -> str:
+    """`value` with each control character written as its escape, so it stays on one line."""
+    return _CONTROL.sub(_escape, value)
+
+
+class EscapeControlCharacters(logging.Filter):
+    """Escapes the control characters of a record's message (its arguments included).
+
+    Tracebacks are left alone: they are the server's own lines, not a caller's value.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        escaped = log_escape(message)
+        if escaped != message:
+            # The formatted message replaces msg/args: every handler now sees one line.
+            record.msg, record.args = escaped, None
+        return True

@@ -10,8 +10,8 @@ from django.utils.html import format_html, format_html_join
 
 from deployments.models import Deployment, Status
 from deployments.services import NotRetryable, deployment_retry_publish, deployment_rollback
-from scaiflow.admin import ObjectActionsAdmin, TenantScopedAdmin
-from scaiflow.errors import ApiError
+from scaiflow.admin import LargeTableAdmin, ObjectActionsAdmin, TenantListFilter, TenantScopedAdmin
+from scaiflow.errors import ApiError, api_error_codes
 
 STATUS_COLOURS = {
     Status.PENDING: "#757575",
@@ -33,6 +33,19 @@ def status_badge(status: str | None) -> str:
     )
 
 
+class ErrorCodeListFilter(admin.SimpleListFilter):
+    """The error codes ScaiFlow answers, from the code rather than a DISTINCT over the table."""
+
+    title = "error code"
+    parameter_name = "error_code"
+
+    def lookups(self, request, model_admin):
+        return [(code, code) for code in api_error_codes()]
+
+    def queryset(self, request, queryset):
+        return queryset if self.value() is None else queryset.filter(error_code=self.value())
+
+
 def admin_actor(request) -> str:
     return f"admin:{request.user.get_username()}"
 
@@ -52,7 +65,7 @@ def deploy_again(request, queryset, service, verb: str) -> None:
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
+class DeploymentAdmin(LargeTableAdmin, ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
     # Its actions also appear as buttons on the change page.
     change_form_template = "admin/change_form_with_actions.html"
     list_display = (
@@ -65,15 +78,12 @@ class DeploymentAdmin(ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
         "actor",
         "created_at",
     )
-    list_filter = (
-        "status",
-        "error_code",
-        ("tenant", admin.RelatedOnlyFieldListFilter),
-        "created_at",
-    )
+    list_filter = ("status", ErrorCodeListFilter, TenantListFilter, "created_at")
     list_select_related = ("tenant",)
-    search_fields = ("id", "flow_name", "core_id", "request_id", "error_code")
-    date_hierarchy = "created_at"
+    # A deployment id (`dep_…`) or flow id (`flw_…`), whole or a prefix; else an error code.
+    search_fields = ("id", "flow__public_id", "error_code")
+    id_prefixes = {"dep_": "id", "flw_": "flow__public_id"}
+    exact_search_fields = ("error_code",)
     actions = ["retry_publish", "redeploy"]
     fieldsets = (
         (

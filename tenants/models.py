@@ -109,6 +109,7 @@ class AuditKind(models.TextChoices):
     CREDENTIALS_SET = "credentials.set"
     CREDENTIALS_CLEARED = "credentials.cleared"
     CREDENTIALS_ROTATED = "credentials.rotated"
+    ARCHIVED = "audit.archived"
 
 
 class AppendOnlyError(Exception):

@@ -80,8 +80,8 @@ SELECT 'dep_' || lpad(to_hex(g), 24, '0'), %(tenant)s,
        now() - (g::float / %(deployments)s) * interval '365 days',
        now() - (g::float / %(deployments)s) * interval '365 days' + interval '2 seconds'
 FROM generate_series(1, %(deployments)s) AS g,
-LATERAL (SELECT CASE WHEN (g * 7919) %% 100 < 90 THEN 'succeeded'
-                     WHEN (g * 7919) %% 100 < 98 THEN 'failed'
+LATERAL (SELECT CASE WHEN (g::bigint * 7919) %% 100 < 90 THEN 'succeeded'
+                     WHEN (g::bigint * 7919) %% 100 < 98 THEN 'failed'
                      ELSE 'publish_failed' END AS status) AS st,
 LATERAL (SELECT st.status,
                 CASE st.status WHEN 'failed' THEN 'scaicore_create_failed'

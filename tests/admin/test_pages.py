@@ -43,9 +43,7 @@ def test_flow_page_shows_diagnostics_and_marks_the_node(admin_client, acme):
 
 def test_deployment_page_shows_error_fix_timeline_manifest(admin_client, acme_flow):
     deployment = make_deployment(acme_flow, status="publish_failed")
-    page = admin_client.get(
-        change_url(deployment)
-    ).content.decode()
+    page = admin_client.get(change_url(deployment)).content.decode()
     assert "do the scaicore_publish_failed fix" in page
     assert 'class="steps-timeline"' in page
     assert "80.0 ms" in page

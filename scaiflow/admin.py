@@ -96,7 +96,7 @@ class EstimatedCountPaginator(Paginator):
     """Counts exactly up to `exact_up_to` rows (an index range read); past that, on
     PostgreSQL, takes the planner's estimate rather than counting millions of rows."""
 
-    exact_up_to = 10_000
+    exact_up_to = 1_000
 
     @cached_property
     def count(self) -> int:
@@ -114,7 +114,7 @@ class EstimatedCountPaginator(Paginator):
 
 class LargeTableAdmin:
     """Mixin for the changelists of tables that grow without end (deployments, audit): one
-    count rather than two, exact up to 10,000 rows and estimated past them; no date
+    count rather than two, exact up to 1,000 rows and estimated past them; no date
     drill-down (a DISTINCT over every row); and a search that finds an id by prefix through
     its index instead of scanning every column.
 

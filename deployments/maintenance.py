@@ -25,7 +25,7 @@ logger = logging.getLogger("scaiflow.deploy")
 # Pruning younger records would race deploys still being looked at; a day is a floor, not a
 # policy (operators choose e.g. 90d).
 MIN_PRUNE_AGE = timedelta(days=1)
-_PRUNE_BATCH = 2000
+_PRUNE_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -196,9 +196,10 @@ def deployments_prune(
     id (the Core id redeploys update), its `keep_last` most recent ones, and pending records.
     Records of deleted flows and of the legacy deploy go by age alone.
 
-    The old records are read `batch_size` at a time, oldest first by (created_at, id); each
-    batch's keep rules cost one query for its flows, and its deletions one statement, so time
-    and memory do not depend on how many records there are. `on_batch(seen, deleted)` is told
+    Flows are taken `batch_size` at a time: one query finds their keep rules (a few index
+    probes per flow), one reads their old records (the (flow, created_at) index), and the
+    doomed ones go in one statement; then the records without a flow, `batch_size` at a time.
+    Time grows with the records, memory only with a batch. `on_batch(seen, deleted)` is told
     the running totals after each batch.
     """
     if older_than < MIN_PRUNE_AGE:
@@ -214,29 +215,12 @@ def deployments_prune(
     old = (
         Deployment.objects.filter(created_at__lt=timezone.now() - older_than)
         .exclude(status=Status.PENDING)
-        .order_by("created_at", "pk")
         .values_list("pk", "flow_id", "created_at")
     )
     seen = deleted = 0
-    after = None
-    while True:
-        batch = old
-        if after is not None:
-            at, pk = after
-            batch = old.filter(
-                Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk), created_at__gte=at
-            )
-        rows = list(batch[:batch_size])
-        if not rows:
-            break
-        after = rows[-1][2], rows[-1][0]
-        kept, recent_from = _keepers({flow for _, flow, _ in rows if flow is not None}, keep_last)
-        doomed = [
-            pk
-            for pk, flow, created_at in rows
-            if pk not in kept
-            and not (flow is not None and _recent(recent_from.get(flow), created_at, pk))
-        ]
+
+    def batch_done(rows: list, doomed: list[str]) -> None:
+        nonlocal seen, deleted
         if doomed and not dry_run:
             # Only the pk: the delete need not load manifests and steps.
             Deployment.objects.filter(pk__in=doomed).exclude(status=Status.PENDING).only(
@@ -246,6 +230,38 @@ def deployments_prune(
         deleted += len(doomed)
         if on_batch is not None:
             on_batch(seen, deleted)
+
+    flows = Flow.objects.order_by("pk").values_list("pk", flat=True)
+    after = 0
+    while flow_ids := list(flows.filter(pk__gt=after)[:batch_size]):
+        after = flow_ids[-1]
+        rows = list(old.filter(flow_id__in=flow_ids))
+        if not rows:
+            continue
+        kept, recent_from = _keepers({flow for _, flow, _ in rows}, keep_last)
+        batch_done(
+            rows,
+            [
+                pk
+                for pk, flow, created_at in rows
+                if pk not in kept and not _recent(recent_from.get(flow), created_at, pk)
+            ],
+        )
+
+    # Legacy records and those of deleted flows: by age alone, oldest first.
+    flowless = old.filter(flow=None).order_by("created_at", "pk")
+    edge = None
+    while True:
+        batch = flowless
+        if edge is not None:
+            at, pk = edge
+            later = Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk)
+            batch = flowless.filter(later, created_at__gte=at)
+        rows = list(batch[:batch_size])
+        if not rows:
+            break
+        edge = rows[-1][2], rows[-1][0]
+        batch_done(rows, [pk for pk, _, _ in rows])
     return PruneResult(closed=closed, deleted=deleted, kept=seen - deleted)
 
 

@@ -504,6 +504,7 @@ class TestPruneDeployments:
         assert stale.status == Status.PENDING
 
     def test_small_batches_keep_and_delete_exactly_what_one_batch_does(self, flow, make_flow):
+        """Batches of flows, then of legacy records; the same keep rules as in one go."""
         flows = [flow, make_flow(name="Two"), make_flow(name="Three")]
         statuses = [Status.FAILED, Status.SUCCEEDED, Status.PUBLISH_FAILED, Status.FAILED]
         for n in range(24):
@@ -511,18 +512,21 @@ class TestPruneDeployments:
             # Pairs share a timestamp: the batches' (created_at, id) edges must not skip one.
             age = self.OLD + timedelta(days=n // 2)
             record(flows[n % 3], statuses[n % 4], age=age, **core)
-        whole = maintenance.deployments_prune(older_than=self.OLD, keep_last=2, dry_run=True)
         seen = []
+        legacy = [record(None, age=self.OLD, tenant=flow.tenant) for _ in range(3)]
+        whole = maintenance.deployments_prune(older_than=self.OLD, keep_last=2, dry_run=True)
         in_batches = maintenance.deployments_prune(
             older_than=self.OLD,
             keep_last=2,
-            batch_size=5,
+            batch_size=2,
             on_batch=lambda read, deleted: seen.append((read, deleted)),
         )
-        assert in_batches == whole and whole.deleted > 0 and whole.kept > 6
-        assert [read for read, _ in seen] == [5, 10, 15, 20, 24]
-        assert seen[-1][1] == whole.deleted
-        assert Deployment.objects.count() == 24 - whole.deleted
+        assert in_batches == whole and whole.deleted > 3 and whole.kept > 6
+        # Two batches of flows (two, then one), then the legacy records two at a time.
+        assert [read for read, _ in seen] == [16, 24, 26, 27]
+        assert seen[-1] == (27, whole.deleted)
+        assert not Deployment.objects.filter(pk__in=[d.pk for d in legacy]).exists()
+        assert Deployment.objects.count() == 27 - whole.deleted
         assert maintenance.deployments_prune(older_than=self.OLD, keep_last=2).deleted == 0
 
     def test_reports_progress_on_stderr(self, flow):

@@ -1,6 +1,6 @@
 """Scale benchmark: lists, admin pages and commands over a year of one busy tenant's records.
 
-Fills a PostgreSQL database with SQL (generate_series: seconds, not minutes) at a chosen scale
+Fills a PostgreSQL database with SQL (generate_series, no Python loop) at a chosen scale
 of the reference data set, a busy tenant's year:
 
     scale 1.0: 50,000 flows, 1,000,000 deployment records (90% succeeded, 8% failed,
@@ -10,12 +10,14 @@ then times each request of the table below through the whole Django stack (middl
 authentication with the shared token, serialisers, templates), in process, and prints the
 median of `--runs` runs in milliseconds, with the database queries of one run.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/scale_bench \\
-        .venv/bin/python bench/scale.py --scale 0.01 [--runs 5] [--reuse]
+    SCALE_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/scale_bench \\
+        .venv/bin/python bench/scale.py --scale 0.01 [--runs 5] [--reuse] [--prune]
 
-The database is emptied and refilled (`--reuse` keeps a fill of the same scale). Use a
-database of its own: everything in it is replaced. Without a PostgreSQL DATABASE_URL the
-benchmark says so and does nothing.
+The tenant `busy` of that database is emptied and refilled (`--reuse` keeps a fill of the
+same scale); `--prune` also runs a real prune, which deletes most of it. Give it a database
+of its own (never `test*`): DATABASE_URL is not read, so that `make bench` cannot touch the
+application's database. Without SCALE_BENCH_DATABASE_URL the benchmark says so and does
+nothing.
 """
 
 from __future__ import annotations
@@ -203,12 +205,13 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", "")
+    url = os.environ.get("SCALE_BENCH_DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
-        print("bench/scale.py needs DATABASE_URL of a PostgreSQL database of its own; skipped")
+        print("bench/scale.py needs SCALE_BENCH_DATABASE_URL (PostgreSQL, a database of its own)")
         return
     if url.rstrip("/").rsplit("/", 1)[-1].startswith("test"):
         sys.exit("refusing a database named test*: the benchmark replaces its data")
+    os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     os.environ["SCAIFLOW_API_TOKEN"] = TOKEN
     os.environ["SCAIFLOW_DEFAULT_TENANT"] = TENANT

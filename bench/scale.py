@@ -243,6 +243,11 @@ def main() -> None:
         data.update(counts)
         print("reusing the fill")
     else:
+        from django.db import connection
+
+        # A database of its own: emptying the two big tables at once beats deleting by rows.
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE deployments_deployment, tenants_auditentry")
         data = fill(scale=args.scale)
         print(f"filled in {time.perf_counter() - start:.1f} s")
     print(

@@ -222,10 +222,11 @@ def deployments_prune(
     def batch_done(rows: list, doomed: list[str]) -> None:
         nonlocal seen, deleted
         if doomed and not dry_run:
-            # Only the pk: the delete need not load manifests and steps.
-            Deployment.objects.filter(pk__in=doomed).exclude(status=Status.PENDING).only(
-                "pk"
-            ).delete()
+            # Two statements, where Django's delete() would load the rows and delete them 100
+            # at a time: rollbacks of a doomed record forget it (SET_NULL), then it goes.
+            Deployment.objects.filter(rollback_of__in=doomed).update(rollback_of=None)
+            doomed_rows = Deployment.objects.filter(pk__in=doomed).exclude(status=Status.PENDING)
+            doomed_rows._raw_delete(doomed_rows.db)
         seen += len(rows)
         deleted += len(doomed)
         if on_batch is not None:

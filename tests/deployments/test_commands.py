@@ -529,6 +529,15 @@ class TestPruneDeployments:
         assert Deployment.objects.count() == 27 - whole.deleted
         assert maintenance.deployments_prune(older_than=self.OLD, keep_last=2).deleted == 0
 
+    def test_a_rollback_of_a_pruned_record_stays_and_forgets_it(self, flow):
+        old = record(flow, Status.FAILED, age=self.OLD + timedelta(days=2))
+        record(flow, age=self.OLD + timedelta(days=1))
+        rollback = record(flow, rollback_of=old)
+        run("prune_deployments", "--older-than", "90d", "--keep-last", "0")
+        rollback.refresh_from_db()
+        assert rollback.rollback_of is None
+        assert not Deployment.objects.filter(pk=old.pk).exists()
+
     def test_reports_progress_on_stderr(self, flow):
         for n in range(3):
             record(flow, Status.FAILED, age=self.OLD + timedelta(days=n))

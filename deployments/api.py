@@ -33,6 +33,7 @@ from scaiflow.errors import (
     NotFound,
     error_response,
 )
+from scaiflow.pagination import KeysetPagination
 from scaiflow.schema import error
 
 # RFC 9745 / RFC 8594: when /dev/deploy was deprecated and when it goes away.
@@ -68,6 +69,7 @@ LOCATION = OpenApiParameter(
     "Location", str, OpenApiParameter.HEADER, response=[201], description="The deployment."
 )
 PAGE_NOT_FOUND = error("`not_found`: no such page.")
+BAD_PAGE = "a `page` past 10, or a `cursor` this list did not give out"
 LEGACY_HEADERS = [
     OpenApiParameter(name, str, OpenApiParameter.HEADER, response=True, required=True,
                      description=description)
@@ -318,18 +320,19 @@ class DeploymentList(TenantAPIView):
 
     queryset = Deployment.objects.select_related("flow")
     serializer_class = DeploymentOutput
+    pagination_class = KeysetPagination
 
     @extend_schema(
         parameters=[OpenApiParameter("status", str, enum=Status.values)],
         responses={
             200: DeploymentOutput(many=True),
-            400: error("`invalid_request`: an unknown `status`."),
+            400: error(f"`invalid_request`: an unknown `status`, {BAD_PAGE}."),
             404: PAGE_NOT_FOUND,
         },
         operation_id="deployments_list",
     )
     def get(self, request):
-        deployments = self.get_queryset().order_by("-created_at")
+        deployments = self.get_queryset()
         wanted = request.query_params.get("status")
         if wanted is not None:
             if wanted not in Status.values:
@@ -345,13 +348,14 @@ class FlowDeploymentList(DeploymentList):
     @extend_schema(
         responses={
             200: DeploymentOutput(many=True),
+            400: error(f"`invalid_request`: {BAD_PAGE}."),
             404: error("`not_found`: no such flow in your tenant, or no such page."),
         },
         operation_id="flows_deployments_list",
     )
     def get(self, request, flow_id: str):
         flow = flow_get(tenant=self.tenant, flow_id=flow_id)
-        deployments = self.get_queryset().filter(flow=flow).order_by("-created_at")
+        deployments = self.get_queryset().filter(flow=flow)
         page = self.paginate_queryset(deployments)
         return self.get_paginated_response(DeploymentOutput(page, many=True).data)
 

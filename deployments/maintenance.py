@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import F, OuterRef, QuerySet, Subquery
-from django.db.models.expressions import Window
-from django.db.models.functions import RowNumber
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from deployments.models import Deployment, Status
@@ -27,7 +25,7 @@ logger = logging.getLogger("scaiflow.deploy")
 # Pruning younger records would race deploys still being looked at; a day is a floor, not a
 # policy (operators choose e.g. 90d).
 MIN_PRUNE_AGE = timedelta(days=1)
-_DELETE_BATCH = 500
+_PRUNE_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -155,38 +153,54 @@ class PruneResult:
     kept: int  # records old enough but kept by the keep rules
 
 
-def _kept_ids(old: QuerySet[Deployment], keep_last: int) -> set[str]:
-    """Of the flows that have old records: each one's latest successful deployment, its
-    latest deployment holding a Core id (what the next deploy updates) and its `keep_last`
-    most recent ones."""
-    flows = old.exclude(flow=None).values("flow_id")
-    of_flows = Deployment.objects.filter(flow_id__in=flows)
+def _newest(*, keep_last: int = 1, **conditions) -> Subquery:
+    """The `keep_last`-th newest deployment of the outer flow meeting `conditions`: one probe
+    of the (flow, created_at, id) index per flow."""
+    newest = Deployment.objects.filter(flow=OuterRef("pk"), **conditions).order_by(
+        "-created_at", "-pk"
+    )
+    return newest[keep_last - 1 : keep_last]
 
-    def newest(**conditions) -> set[str]:
-        latest = (
-            Deployment.objects.filter(flow=OuterRef("flow"), **conditions)
-            .order_by("-created_at")
-            .values("pk")[:1]
-        )
-        return set(of_flows.filter(pk=Subquery(latest)).values_list("pk", flat=True))
 
-    kept = newest(status=Status.SUCCEEDED) | newest(core_id__gt="")
+def _keepers(flow_ids: set[int], keep_last: int) -> tuple[set[str], dict[int, tuple]]:
+    """Of `flow_ids`: each one's latest successful deployment and latest one holding a Core id
+    (what the next deploy updates); and, with `keep_last`, the (created_at, id) of its
+    `keep_last`-th most recent one, from which on everything is kept. One query."""
+    columns = {
+        "succeeded": Subquery(_newest(status=Status.SUCCEEDED).values("pk")),
+        "core": Subquery(_newest(core_id__gt="").values("pk")),
+    }
     if keep_last > 0:
-        ranked = of_flows.annotate(
-            rank=Window(RowNumber(), partition_by=[F("flow")], order_by=F("created_at").desc())
-        ).filter(rank__lte=keep_last)
-        kept |= set(ranked.values_list("pk", flat=True))
-    return kept
+        columns["last_at"] = Subquery(_newest(keep_last=keep_last).values("created_at"))
+        columns["last_pk"] = Subquery(_newest(keep_last=keep_last).values("pk"))
+    kept, recent_from = set(), {}
+    for row in Flow.objects.filter(pk__in=flow_ids).values("pk", **columns):
+        kept |= {row["succeeded"], row["core"]} - {None}
+        if keep_last > 0:
+            # None: the flow has fewer than keep_last records, all of them recent.
+            recent_from[row["pk"]] = (row["last_at"], row["last_pk"])
+    return kept, recent_from
 
 
 def deployments_prune(
-    *, older_than: timedelta, keep_last: int = 0, dry_run: bool = False
+    *,
+    older_than: timedelta,
+    keep_last: int = 0,
+    dry_run: bool = False,
+    batch_size: int = _PRUNE_BATCH,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> PruneResult:
     """Close abandoned pending records, then delete finished records older than `older_than`.
 
     Never deleted: a flow's latest successful deployment, its latest deployment holding a Core
     id (the Core id redeploys update), its `keep_last` most recent ones, and pending records.
     Records of deleted flows and of the legacy deploy go by age alone.
+
+    Flows are taken `batch_size` at a time: one query finds their keep rules (a few index
+    probes per flow), one reads their old records (the (flow, created_at) index), and the
+    doomed ones go in one statement; then the records without a flow, `batch_size` at a time.
+    Time grows with the records, memory only with a batch. `on_batch(seen, deleted)` is told
+    the running totals after each batch.
     """
     if older_than < MIN_PRUNE_AGE:
         raise ValueError(f"older_than must be at least {MIN_PRUNE_AGE.days} day")
@@ -198,14 +212,63 @@ def deployments_prune(
         ).count()
     else:
         closed = abandoned_deployments_close()
-    old = Deployment.objects.filter(created_at__lt=timezone.now() - older_than).exclude(
-        status=Status.PENDING
+    old = (
+        Deployment.objects.filter(created_at__lt=timezone.now() - older_than)
+        .exclude(status=Status.PENDING)
+        .values_list("pk", "flow_id", "created_at")
     )
-    old_ids = list(old.values_list("pk", flat=True).iterator())
-    kept = _kept_ids(old, keep_last)
-    doomed = [pk for pk in old_ids if pk not in kept]
-    if not dry_run:
-        for start in range(0, len(doomed), _DELETE_BATCH):
-            batch = doomed[start : start + _DELETE_BATCH]
-            Deployment.objects.filter(pk__in=batch).exclude(status=Status.PENDING).delete()
-    return PruneResult(closed=closed, deleted=len(doomed), kept=len(old_ids) - len(doomed))
+    seen = deleted = 0
+
+    def batch_done(rows: list, doomed: list[str]) -> None:
+        nonlocal seen, deleted
+        if doomed and not dry_run:
+            # Two statements, where Django's delete() would load the rows and delete them 100
+            # at a time: rollbacks of a doomed record forget it (SET_NULL), then it goes.
+            Deployment.objects.filter(rollback_of__in=doomed).update(rollback_of=None)
+            doomed_rows = Deployment.objects.filter(pk__in=doomed).exclude(status=Status.PENDING)
+            doomed_rows._raw_delete(doomed_rows.db)
+        seen += len(rows)
+        deleted += len(doomed)
+        if on_batch is not None:
+            on_batch(seen, deleted)
+
+    flows = Flow.objects.order_by("pk").values_list("pk", flat=True)
+    after = 0
+    while flow_ids := list(flows.filter(pk__gt=after)[:batch_size]):
+        after = flow_ids[-1]
+        rows = list(old.filter(flow_id__in=flow_ids))
+        if not rows:
+            continue
+        kept, recent_from = _keepers({flow for _, flow, _ in rows}, keep_last)
+        batch_done(
+            rows,
+            [
+                pk
+                for pk, flow, created_at in rows
+                if pk not in kept and not _recent(recent_from.get(flow), created_at, pk)
+            ],
+        )
+
+    # Legacy records and those of deleted flows: by age alone, oldest first.
+    flowless = old.filter(flow=None).order_by("created_at", "pk")
+    edge = None
+    while True:
+        batch = flowless
+        if edge is not None:
+            at, pk = edge
+            later = Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk)
+            batch = flowless.filter(later, created_at__gte=at)
+        rows = list(batch[:batch_size])
+        if not rows:
+            break
+        edge = rows[-1][2], rows[-1][0]
+        batch_done(rows, [pk for pk, _, _ in rows])
+    return PruneResult(closed=closed, deleted=deleted, kept=seen - deleted)
+
+
+def _recent(threshold: tuple | None, created_at, pk) -> bool:
+    """Among its flow's `keep_last` most recent: at or after the keep_last-th newest."""
+    if threshold is None:
+        return False
+    last_at, last_pk = threshold
+    return last_at is None or (created_at, pk) >= (last_at, last_pk)

@@ -63,16 +63,23 @@ class Deployment(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
         constraints = [
             # One deploy of a flow at a time, across processes and machines.
             models.UniqueConstraint(
                 fields=["flow"], condition=Q(status="pending"), name="one_pending_deploy_per_flow"
             ),
         ]
+        # Each list reads one of these in key order, newest first, from any cursor: keyset
+        # pagination on (created_at, id) within a tenant, a status, a flow or an error code.
         indexes = [
-            models.Index(fields=["tenant", "-created_at"]),
-            models.Index(fields=["flow", "-created_at"]),
+            models.Index(fields=["tenant", "-created_at", "-id"], name="deployment_tenant_recent"),
+            models.Index(
+                fields=["tenant", "status", "-created_at", "-id"], name="deployment_status_recent"
+            ),
+            models.Index(fields=["flow", "-created_at", "-id"], name="deployment_flow_recent"),
+            models.Index(fields=["status", "-created_at"], name="deployment_any_status_recent"),
+            models.Index(fields=["error_code", "-created_at"], name="deployment_error_recent"),
         ]
 
     def __str__(self) -> str:

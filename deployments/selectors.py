@@ -16,14 +16,21 @@ FAILED_STATUSES = (Status.FAILED, Status.PUBLISH_FAILED)
 
 
 def latest_deployments(*, flows: Iterable[Flow]) -> dict[int, Deployment]:
-    """Each flow's newest deployment, keyed by the flow's pk, in one query for any number."""
-    newest = (
-        Deployment.objects.filter(flow=OuterRef("flow")).order_by("-created_at").values("pk")[:1]
-    )
+    """Each flow's newest deployment, keyed by the flow's pk, in one query for any number.
+
+    The newest is looked up once per flow (one probe of the (flow, created_at, id) index), so
+    the cost does not grow with a flow's history.
+    """
     pks = [flow.pk for flow in flows]
     if not pks:
         return {}
-    deployments = Deployment.objects.filter(flow__in=pks, pk=Subquery(newest))
+    newest = (
+        Deployment.objects.filter(flow=OuterRef("pk"))
+        .order_by("-created_at", "-pk")
+        .values("pk")[:1]
+    )
+    wanted = Flow.objects.filter(pk__in=pks).values(latest=Subquery(newest))
+    deployments = Deployment.objects.filter(pk__in=wanted)
     return {deployment.flow_id: deployment for deployment in deployments}
 
 
@@ -34,7 +41,7 @@ def deployments_search(
     since: datetime | None = None,
 ) -> QuerySet[Deployment]:
     """Deployments newest first, of `tenant` or (None: operators only) of every tenant."""
-    deployments = Deployment.objects.select_related("tenant", "flow").order_by("-created_at")
+    deployments = Deployment.objects.select_related("tenant", "flow").order_by("-created_at", "-pk")
     if tenant is not None:
         deployments = deployments.filter(tenant=tenant)
     if statuses:

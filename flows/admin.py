@@ -18,7 +18,7 @@ from flows.models import Flow, FlowVersion
 from flows.selectors import flow_version_content
 from flows.services import flow_compile
 from flows.storage import FlowStorageError
-from scaiflow.admin import ObjectActionsAdmin, TenantScopedAdmin
+from scaiflow.admin import ObjectActionsAdmin, TenantListFilter, TenantScopedAdmin
 from scaiflow.errors import ApiError
 
 
@@ -127,8 +127,9 @@ class FlowAdmin(ObjectActionsAdmin, TenantScopedAdmin, ReadOnlyAdminMixin, admin
     # Its actions also appear as buttons on the change page.
     change_form_template = "admin/flows/flow/change_form.html"
     list_display = ["name", "public_id", "tenant", "version", "last_deploy", "updated_at"]
-    list_filter = [("tenant", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [TenantListFilter]
     list_select_related = ["tenant"]
+    show_full_result_count = False
     search_fields = ["name", "public_id"]
     ordering = ["-updated_at"]
     actions = ["compile", "deploy"]
@@ -158,7 +159,7 @@ class FlowAdmin(ObjectActionsAdmin, TenantScopedAdmin, ReadOnlyAdminMixin, admin
     inlines = [FlowVersionInline]
 
     def get_queryset(self, request):
-        latest = Deployment.objects.filter(flow=OuterRef("pk")).order_by("-created_at")
+        latest = Deployment.objects.filter(flow=OuterRef("pk")).order_by("-created_at", "-pk")
         return (
             super()
             .get_queryset(request)

@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from deployments.clients.http import UpstreamError
 from deployments.clients.scaigrid import ScaiGridClient
-from scaiflow.admin import ObjectActionsAdmin, TenantScopedAdmin
+from scaiflow.admin import LargeTableAdmin, ObjectActionsAdmin, TenantListFilter, TenantScopedAdmin
 from scaiflow.errors import ApiError
 from tenants.credentials import scaigrid_credential_resolve
 from tenants.models import AuditEntry, Tenant, TenantCredential, TenantMembership
@@ -184,13 +184,14 @@ class TenantMembershipAdmin(TenantScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(TenantScopedAdmin, admin.ModelAdmin):
+class AuditEntryAdmin(LargeTableAdmin, TenantScopedAdmin, admin.ModelAdmin):
     """The audit log, read-only: nothing here can add, change or delete an entry."""
 
     list_display = ("created_at", "tenant", "kind", "actor", "target", "request_id")
-    list_filter = ("kind", "created_at")
-    search_fields = ("actor", "target", "request_id")
-    date_hierarchy = "created_at"
+    list_filter = ("kind", TenantListFilter, "created_at")
+    # Exactly: a flow or deployment id, an actor (`scaikey:alice`) or a request id.
+    search_fields = ("target", "actor", "request_id")
+    exact_search_fields = ("target", "actor", "request_id")
     readonly_fields = ("tenant", "kind", "actor", "target", "request_id", "data", "created_at")
 
     def has_add_permission(self, request) -> bool:

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from scaiflow.api import IsTenantAdmin, TenantAPIView, validated
 from scaiflow.errors import InvalidRequest, NotFound
+from scaiflow.pagination import KeysetPagination
 from scaiflow.schema import error
 from tenants.models import AuditEntry, AuditKind, CredentialStorage
 from tenants.selectors import scaigrid_credential_for_tenant
@@ -148,12 +149,16 @@ class AuditListView(TenantAPIView):
     """The tenant's audit log, newest first; read-only (nothing can edit or delete it)."""
 
     queryset = AuditEntry.objects.all()
+    pagination_class = KeysetPagination
 
     @extend_schema(
         parameters=[AuditFilter],
         responses={
             200: AuditEntryOutput(many=True),
-            400: error("`invalid_request` with `fields`: a bad filter."),
+            400: error(
+                "`invalid_request` with `fields`: a bad filter, a `page` past 10, or a `cursor` "
+                "this list did not give out."
+            ),
             404: error("`not_found`: no such page."),
         },
         operation_id="audit_list",
@@ -171,5 +176,5 @@ class AuditListView(TenantAPIView):
             entries = entries.filter(created_at__gte=filters["since"])
         if "until" in filters:
             entries = entries.filter(created_at__lt=filters["until"])
-        page = self.paginate_queryset(entries.order_by("-created_at", "-id"))
+        page = self.paginate_queryset(entries)
         return self.get_paginated_response(AuditEntryOutput(page, many=True).data)

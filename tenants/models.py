@@ -134,6 +134,7 @@ class AuditKind(models.TextChoices):
     CREDENTIALS_SET = "credentials.set"
     CREDENTIALS_CLEARED = "credentials.cleared"
     CREDENTIALS_ROTATED = "credentials.rotated"
+    ARCHIVED = "audit.archived"
 
 
 class AppendOnlyError(Exception):
@@ -155,7 +156,19 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "audit entries"
-        indexes = [models.Index(fields=["tenant", "-created_at"])]
+        # The audit list's filters, each in key order newest first (keyset pagination on
+        # (created_at, id)); `kind` alone for the admin's filter across tenants.
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="audit_tenant_recent"),
+            models.Index(fields=["tenant", "kind", "-created_at", "-id"], name="audit_kind_recent"),
+            models.Index(
+                fields=["tenant", "actor", "-created_at", "-id"], name="audit_actor_recent"
+            ),
+            models.Index(
+                fields=["tenant", "target", "-created_at", "-id"], name="audit_target_recent"
+            ),
+            models.Index(fields=["kind", "-created_at"], name="audit_any_kind_recent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.kind} by {self.actor}"

@@ -63,12 +63,12 @@ def test_the_list_links_open_deployments_whose_id_looks_escaped(admin_client, ac
 
 
 def test_deployment_list_filters(admin_client, acme_flow, globex_flow):
-    make_deployment(acme_flow, status="failed", error_code="scaigrid_error")
+    make_deployment(acme_flow, status="failed", error_code="scaicore_create_failed")
     make_deployment(globex_flow, status="succeeded")
     page = admin_client.get("/admin/deployments/deployment/").content.decode()
     for needle in (
         "status__exact=",
-        "error_code=scaigrid_error",
+        "error_code=scaicore_create_failed",
         "tenant__id__exact",
         "created_at",
     ):

@@ -503,6 +503,51 @@ class TestPruneDeployments:
         stale.refresh_from_db()
         assert stale.status == Status.PENDING
 
+    def test_small_batches_keep_and_delete_exactly_what_one_batch_does(self, flow, make_flow):
+        """Batches of flows, then of legacy records; the same keep rules as in one go."""
+        flows = [flow, make_flow(name="Two"), make_flow(name="Three")]
+        statuses = [Status.FAILED, Status.SUCCEEDED, Status.PUBLISH_FAILED, Status.FAILED]
+        for n in range(24):
+            core = {"core_id": f"core_{n % 3}"} if n % 5 == 0 else {}
+            # Pairs share a timestamp: the batches' (created_at, id) edges must not skip one.
+            age = self.OLD + timedelta(days=n // 2)
+            record(flows[n % 3], statuses[n % 4], age=age, **core)
+        seen = []
+        legacy = [record(None, age=self.OLD, tenant=flow.tenant) for _ in range(3)]
+        whole = maintenance.deployments_prune(older_than=self.OLD, keep_last=2, dry_run=True)
+        in_batches = maintenance.deployments_prune(
+            older_than=self.OLD,
+            keep_last=2,
+            batch_size=2,
+            on_batch=lambda read, deleted: seen.append((read, deleted)),
+        )
+        assert in_batches == whole and whole.deleted > 3 and whole.kept > 6
+        # Two batches of flows (two, then one), then the legacy records two at a time.
+        assert [read for read, _ in seen] == [16, 24, 26, 27]
+        assert seen[-1] == (27, whole.deleted)
+        assert not Deployment.objects.filter(pk__in=[d.pk for d in legacy]).exists()
+        assert Deployment.objects.count() == 27 - whole.deleted
+        assert maintenance.deployments_prune(older_than=self.OLD, keep_last=2).deleted == 0
+
+    def test_a_rollback_of_a_pruned_record_stays_and_forgets_it(self, flow):
+        old = record(flow, Status.FAILED, age=self.OLD + timedelta(days=2))
+        record(flow, age=self.OLD + timedelta(days=1))
+        rollback = record(flow, rollback_of=old)
+        run("prune_deployments", "--older-than", "90d", "--keep-last", "0")
+        rollback.refresh_from_db()
+        assert rollback.rollback_of is None
+        assert not Deployment.objects.filter(pk=old.pk).exists()
+
+    def test_reports_progress_on_stderr(self, flow):
+        for n in range(3):
+            record(flow, Status.FAILED, age=self.OLD + timedelta(days=n))
+        err = io.StringIO()
+        call_command(
+            "prune_deployments", "--older-than", "90d", "--keep-last", "1", "--dry-run",
+            stdout=io.StringIO(), stderr=err,
+        )  # fmt: skip
+        assert err.getvalue() == "3 old record(s) read, 2 would delete\n"
+
     def test_refusals(self, db):
         assert fails("prune_deployments", "--older-than", "12h") == (
             "older_than must be at least 1 day"

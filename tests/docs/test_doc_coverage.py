@@ -75,8 +75,9 @@ def test_the_configuration_table_lists_exactly_what_settings_reads():
     assert read - table == set(), "read by settings.py but missing from docs/operators.md"
 
 
-# Knobs of the test suite itself, not of ScaiFlow: documented beside the scenarios they tune.
-TEST_SUITE_VARIABLES = {"RELIABILITY_LOAD_SECONDS"}
+# Knobs of the test suite and the benchmarks, not of ScaiFlow: documented beside the scenarios
+# and benchmarks they tune.
+TEST_SUITE_VARIABLES = {"RELIABILITY_LOAD_SECONDS", "SCALE_BENCH_DATABASE_URL"}
 # What the `scaiflow` REST client reads (docs/ci.md), not the server.
 CLIENT_VARIABLES = set(client.ENVIRONMENT)
 

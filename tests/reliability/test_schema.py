@@ -40,8 +40,8 @@ LEGACY_PATH = "/api/v1/dev/deploy"
 # A schema-valid request may still be refused for what no schema can say: the FlowGraph does
 # not compile (400 `compile_error`), If-Match names an old version or the tenant has no
 # ScaiGrid key (412), the Idempotency-Key was used for another body (422), the base URL's host
-# is not allowed (400), `since` is not a cursor this API gave (400). Those operations accept
-# these statuses for valid data too.
+# is not allowed (400), `since` or `cursor` is not a cursor this API gave, or comes with `page`
+# (400). Those operations accept these statuses for valid data too.
 ACCEPTED = ["2xx", "401", "403", "404", "409", "429", "5xx"]
 CONFIG = SchemathesisConfig.from_dict(
     {
@@ -57,7 +57,13 @@ CONFIG = SchemathesisConfig.from_dict(
                 "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTED, 412]}},
             },
             {
-                "include-operation-id": ["tenants_me_scaigrid_credentials_set", "scaicore_events"],
+                "include-operation-id": [
+                    "tenants_me_scaigrid_credentials_set",
+                    "scaicore_events",
+                    "deployments_list",
+                    "flows_deployments_list",
+                    "audit_list",
+                ],
                 "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTED, 400]}},
             },
         ]

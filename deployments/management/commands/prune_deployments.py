@@ -30,10 +30,23 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, older_than, keep_last, dry_run, **options):
+        # Progress on stderr, redrawn in place on a terminal: stdout keeps the one summary line.
+        redraw = "\r\033[K" if self.stderr.isatty() else ""
+
+        def on_batch(seen: int, deleted: int) -> None:
+            verb = "would delete" if dry_run else "deleted"
+            line = f"{redraw}{seen} old record(s) read, {deleted} {verb}"
+            self.stderr.write(line, style_func=str, ending="" if redraw else "\n")
+            self.stderr.flush()
+
         try:
-            result = deployments_prune(older_than=older_than, keep_last=keep_last, dry_run=dry_run)
+            result = deployments_prune(
+                older_than=older_than, keep_last=keep_last, dry_run=dry_run, on_batch=on_batch
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        if redraw:
+            self.stderr.write("")
         if dry_run:
             self.stdout.write(
                 f"dry run: would close {result.closed} abandoned pending deployment(s), "

@@ -118,7 +118,7 @@ class DeployRateThrottle(SimpleRateThrottle):
             histories.append((key, history, duration))
         if waits:
             self.refused_for = max(waits)
-            return False
+            return self.throttle_failure()
         for key, history, duration in histories:
             self.cache.set(key, [self.now, *history], duration)
         return True

@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -53,6 +54,35 @@ def abandoned_after() -> timedelta:
     two retries: SCAIFLOW_DEPLOY_ABANDONED_SECONDS (default 15 minutes) must exceed that.
     """
     return timedelta(seconds=settings.SCAIFLOW_DEPLOY_ABANDONED_SECONDS)
+
+
+def unrecorded_core_key(deployment_id: str) -> str:
+    """Where a Core id waits whose record could not be written (its database was away)."""
+    return f"deploy:unrecorded-core:{deployment_id}"
+
+
+def unrecorded_core_recover(flow: Flow) -> Deployment | None:
+    """The latest record of `flow` whose Core id was kept in the cache because the database
+    was away when the Core was made, with that Core id now written; None when there is none.
+
+    Only asked when the flow has no record with a Core id, so a redeploy updates the Core its
+    cut first deploy made instead of creating a second one.
+    """
+    candidates = list(
+        Deployment.objects.filter(flow=flow, core_id="")
+        .order_by("-created_at")
+        .values_list("pk", flat=True)[:20]
+    )
+    if not candidates:
+        return None
+    kept = cache.get_many([unrecorded_core_key(pk) for pk in candidates])
+    for pk in candidates:
+        core_id = kept.get(unrecorded_core_key(pk))
+        if core_id:
+            Deployment.objects.filter(pk=pk, core_id="").update(core_id=core_id)
+            cache.delete(unrecorded_core_key(pk))
+            return Deployment.objects.only("core_id", "published_slug").get(pk=pk)
+    return None
 
 
 def abandoned_deployments_close(*, flow: Flow | None = None) -> int:
@@ -228,6 +258,12 @@ def execute(
         with contextlib.suppress(*UNAVAILABLE):
             run.finish(Status.FAILED, error.as_detail())
         if deployment.core_id and deployment.status == Status.PENDING:
+            # Kept where the next deploy of the flow finds it, should the record never get it.
+            cache.set(
+                unrecorded_core_key(deployment.pk),
+                deployment.core_id,
+                timeout=max(86400, 4 * settings.SCAIFLOW_DEPLOY_ABANDONED_SECONDS),
+            )
             logger.warning(
                 "deployment %s made or updated Core %s; its record stays pending",
                 deployment.pk,

@@ -19,6 +19,7 @@ from deployments.pipeline import (  # noqa: F401 - the abandoned ones are import
     abandoned_deployments_close,
     execute,
     record_start,
+    unrecorded_core_recover,
 )
 from flows.models import Flow
 from flows.selectors import flow_version_content
@@ -57,7 +58,7 @@ def flow_deploy(
         # Only what the pipeline reads: not its manifest and steps.
         .only("core_id", "published_slug")
         .first()
-    )
+    ) or unrecorded_core_recover(flow)
     deployment = record_start(
         tenant=flow.tenant, flow=flow, flow_name=flow.name, actor=actor,
         flow_version=version or flow.version, rollback_of=rollback_of,

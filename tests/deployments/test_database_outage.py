@@ -75,3 +75,43 @@ def test_a_longer_outage_answers_503_and_keeps_the_core_id(
     again = deploy(acme_user, flow)
     assert (again.json()["core_id"], again.json()["core_action"]) == ("core_kept", "updated")
     assert len([c for c in upstream.calls if c.request.method == "POST"]) == 1
+
+
+class AwayFromTheCoreOn:
+    """A database that goes away as the Core step's result is written, for every later write
+    of the record too: the Core id's and the closing one alike."""
+
+    away = False
+
+    def __call__(self, execute, sql, params, many, context):
+        if sql.startswith("UPDATE") and Deployment._meta.db_table in sql:
+            self.away = self.away or '"core_id"' in sql.split(" WHERE ")[0]
+            if self.away:
+                raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outage_longer_than_both_writes_still_makes_no_second_core(
+    acme_user, flow, upstream, monkeypatch, settings
+):
+    """The record never gets the Core id: the cache keeps it for the flow's next deploy."""
+    monkeypatch.setattr(pipeline, "RECORD_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr("scaiflow.database.RETRY_INTERVAL_SECONDS", 0.01)
+    grid_accepts(upstream, core_id="core_first")
+    with connection.execute_wrapper(AwayFromTheCoreOn()):
+        response = deploy(acme_user, flow)
+    assert response.status_code == 503, response.content
+    record = Deployment.objects.get(pk=response.json()["detail"]["deployment_id"])
+    assert (record.status, record.core_id) == (Status.PENDING, "")
+
+    # Later the pending record is abandoned; the next deploy closes it and finds the Core.
+    settings.SCAIFLOW_DEPLOY_ABANDONED_SECONDS = 0
+    upstream.put(f"{CORES}/core_first", json={"id": "core_first"})
+    again = deploy(acme_user, flow)
+    assert again.status_code == 201, again.content
+    assert (again.json()["core_id"], again.json()["core_action"]) == ("core_first", "updated")
+    assert len([c for c in upstream.calls if c.request.method == "POST"]) == 1
+    record.refresh_from_db()
+    assert (record.status, record.core_id) == (Status.FAILED, "core_first")
+    assert record.error_code == "deploy_abandoned"

@@ -184,16 +184,19 @@ SELECT COUNT(*), COALESCE(SUM(CASE WHEN {doomed} THEN 1 ELSE 0 END), 0)
 FROM {{deployments}} d JOIN rules r ON r.flow_id = d.flow_id WHERE {old}"""
 
 # Delete them; rollbacks of a deleted record forget it (SET_NULL, which the database does not
-# do itself: see the model). PostgreSQL in one statement, the rules applied once; SQLite in two.
+# do itself: see the model). PostgreSQL in one statement, the rules applied once; SQLite in
+# two. The last statement reads how many went.
 _DELETE_SQL = {
     "postgresql": [
         """{rules}, gone AS (
     DELETE FROM {{deployments}} AS d
     WHERE {old} AND EXISTS (SELECT 1 FROM rules r WHERE r.flow_id = d.flow_id AND {doomed})
     RETURNING d.id
+), forgot AS (
+    UPDATE {{deployments}} SET rollback_of_id = NULL
+    WHERE rollback_of_id IN (SELECT id FROM gone) AND NOT id IN (SELECT id FROM gone)
 )
-UPDATE {{deployments}} SET rollback_of_id = NULL
-WHERE rollback_of_id IN (SELECT id FROM gone) AND NOT id IN (SELECT id FROM gone)"""
+SELECT COUNT(*) FROM gone"""
     ],
     "sqlite": [
         """{rules}
@@ -203,6 +206,7 @@ UPDATE {{deployments}} SET rollback_of_id = NULL WHERE rollback_of_id IN (
         """{rules}
 DELETE FROM {{deployments}} AS d
 WHERE {old} AND EXISTS (SELECT 1 FROM rules r WHERE r.flow_id = d.flow_id AND {doomed})""",
+        "SELECT changes()",
     ],
 }
 
@@ -272,6 +276,8 @@ def deployments_prune(
             if doomed and not dry_run:
                 for sql in _DELETE_SQL[connection.vendor]:
                     _execute(cursor, sql, batch)
+                # What went: a deploy since the count may have changed a flow's rules.
+                (doomed,) = cursor.fetchone()
         if read:
             batch_done(read, doomed)
 

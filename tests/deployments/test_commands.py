@@ -630,6 +630,14 @@ class TestPruneDeployments:
 
         assert reads(3) == reads(12)
 
+    def test_a_rollback_and_the_record_it_rolled_back_go_together(self, flow):
+        target = record(flow, Status.FAILED, age=self.OLD + timedelta(days=3))
+        record(flow, Status.FAILED, rollback_of=target, age=self.OLD + timedelta(days=2))
+        latest = record(flow, age=self.OLD + timedelta(days=1))
+        output = run("prune_deployments", "--older-than", "90d", "--keep-last", "0")
+        assert "deleted 2, kept 1 old one(s)" in output
+        assert list(Deployment.objects.values_list("pk", flat=True)) == [latest.pk]
+
     def test_reports_progress_on_stderr(self, flow):
         for n in range(3):
             record(flow, Status.FAILED, age=self.OLD + timedelta(days=n))

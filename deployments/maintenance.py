@@ -185,7 +185,8 @@ FROM {{deployments}} d JOIN rules r ON r.flow_id = d.flow_id WHERE {old}"""
 
 # Delete them; rollbacks of a deleted record forget it (SET_NULL, which the database does not
 # do itself: see the model). PostgreSQL in one statement, the rules applied once; SQLite in
-# two. The last statement reads how many went.
+# two. The last statement reads, as the count does, how many old records there were (on
+# PostgreSQL the statement's snapshot still holds them all) and how many went.
 _DELETE_SQL = {
     "postgresql": [
         """{rules}, gone AS (
@@ -196,7 +197,7 @@ _DELETE_SQL = {
     UPDATE {{deployments}} SET rollback_of_id = NULL
     WHERE rollback_of_id IN (SELECT id FROM gone) AND NOT id IN (SELECT id FROM gone)
 )
-SELECT COUNT(*) FROM gone"""
+SELECT (SELECT COUNT(*) FROM {{deployments}} d WHERE {old}), (SELECT COUNT(*) FROM gone)"""
     ],
     "sqlite": [
         """{rules}
@@ -206,7 +207,7 @@ UPDATE {{deployments}} SET rollback_of_id = NULL WHERE rollback_of_id IN (
         """{rules}
 DELETE FROM {{deployments}} AS d
 WHERE {old} AND EXISTS (SELECT 1 FROM rules r WHERE r.flow_id = d.flow_id AND {doomed})""",
-        "SELECT changes()",
+        "SELECT (SELECT COUNT(*) FROM {{deployments}} d WHERE {old}) + changes(), changes()",
     ],
 }
 
@@ -271,13 +272,9 @@ def deployments_prune(
         after = flow_ids[-1]
         batch = {**params, "first": flow_ids[0], "last": flow_ids[-1]}
         with transaction.atomic(), connection.cursor() as cursor:
-            _execute(cursor, _COUNT_SQL, batch)
+            for sql in [_COUNT_SQL] if dry_run else _DELETE_SQL[connection.vendor]:
+                _execute(cursor, sql, batch)
             read, doomed = cursor.fetchone()
-            if doomed and not dry_run:
-                for sql in _DELETE_SQL[connection.vendor]:
-                    _execute(cursor, sql, batch)
-                # What went: a deploy since the count may have changed a flow's rules.
-                (doomed,) = cursor.fetchone()
         if read:
             batch_done(read, doomed)
 

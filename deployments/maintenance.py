@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -212,11 +212,20 @@ WHERE {old} AND EXISTS (SELECT 1 FROM rules r WHERE r.flow_id = d.flow_id AND {d
 }
 
 
-def _execute(cursor, template: str, params: dict) -> None:
+def _sql(template: str) -> str:
     sql = template.format(rules=_RULES, old=_OLD, doomed=_DOOMED)
-    cursor.execute(
-        sql.format(deployments=Deployment._meta.db_table, flows=Flow._meta.db_table), params
-    )
+    return sql.format(deployments=Deployment._meta.db_table, flows=Flow._meta.db_table)
+
+
+def _params(*, before: datetime, keep_last: int) -> dict:
+    """The statements' parameters but the batch's flow range (`first`, `last`)."""
+    return {
+        "succeeded": Status.SUCCEEDED,
+        "pending": Status.PENDING,
+        "skip": max(keep_last - 1, 0),
+        "keep_none": keep_last == 0,
+        "before": connection.ops.adapt_datetimefield_value(before),
+    }
 
 
 def deployments_prune(
@@ -250,13 +259,7 @@ def deployments_prune(
     else:
         closed = abandoned_deployments_close()
     before = timezone.now() - older_than
-    params = {
-        "succeeded": Status.SUCCEEDED,
-        "pending": Status.PENDING,
-        "skip": max(keep_last - 1, 0),
-        "keep_none": keep_last == 0,
-        "before": connection.ops.adapt_datetimefield_value(before),
-    }
+    params = _params(before=before, keep_last=keep_last)
     seen = deleted = 0
 
     def batch_done(read: int, doomed: int) -> None:
@@ -273,7 +276,7 @@ def deployments_prune(
         batch = {**params, "first": flow_ids[0], "last": flow_ids[-1]}
         with transaction.atomic(), connection.cursor() as cursor:
             for sql in [_COUNT_SQL] if dry_run else _DELETE_SQL[connection.vendor]:
-                _execute(cursor, sql, batch)
+                cursor.execute(_sql(sql), batch)
             read, doomed = cursor.fetchone()
         if read:
             batch_done(read, doomed)

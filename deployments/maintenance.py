@@ -9,10 +9,10 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.db import connection
-from django.db.models import OuterRef, Q, Subquery
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from deployments.models import Deployment, Status
@@ -153,33 +153,79 @@ class PruneResult:
     kept: int  # records old enough but kept by the keep rules
 
 
-def _newest(*, keep_last: int = 1, **conditions) -> Subquery:
-    """The `keep_last`-th newest deployment of the outer flow meeting `conditions`: one probe
-    of the (flow, created_at, id) index per flow."""
-    newest = Deployment.objects.filter(flow=OuterRef("pk"), **conditions).order_by(
-        "-created_at", "-pk"
-    )
-    return newest[keep_last - 1 : keep_last]
+# One rule row per flow of a range (`first`..`last`): its latest successful record, its latest
+# one holding a Core id (what the next deploy updates) and its `keep_last`-th most recent one,
+# from which on all are kept (NULL: it has fewer) - each one probe of the (flow, created_at,
+# id) index. MATERIALIZED: once per flow, not once per record. The statements that follow
+# judge each old record (`_OLD`, alias d) against its flow's row (`_DOOMED`, alias r) in the
+# database: no record travels to Python. Plain SQL that PostgreSQL and SQLite share.
+_RULES = """
+WITH rules AS MATERIALIZED (
+    SELECT f.id AS flow_id,
+        (SELECT k.id FROM {deployments} k WHERE k.flow_id = f.id AND k.status = %(succeeded)s
+         ORDER BY k.created_at DESC, k.id DESC LIMIT 1) AS succeeded_id,
+        (SELECT k.id FROM {deployments} k WHERE k.flow_id = f.id AND k.core_id <> ''
+         ORDER BY k.created_at DESC, k.id DESC LIMIT 1) AS core_holder_id,
+        (SELECT k.created_at FROM {deployments} k WHERE k.flow_id = f.id
+         ORDER BY k.created_at DESC, k.id DESC LIMIT 1 OFFSET %(skip)s) AS recent_at,
+        (SELECT k.id FROM {deployments} k WHERE k.flow_id = f.id
+         ORDER BY k.created_at DESC, k.id DESC LIMIT 1 OFFSET %(skip)s) AS recent_id
+    FROM {flows} f WHERE f.id >= %(first)s AND f.id <= %(last)s
+)"""
+_OLD = """d.flow_id >= %(first)s AND d.flow_id <= %(last)s
+    AND d.created_at < %(before)s AND d.status <> %(pending)s"""
+_DOOMED = """d.id <> COALESCE(r.succeeded_id, '') AND d.id <> COALESCE(r.core_holder_id, '')
+    AND (%(keep_none)s OR d.created_at < r.recent_at
+         OR (d.created_at = r.recent_at AND d.id < r.recent_id))"""
+
+# How many old records of the range there are, and how many of them the rules let go.
+_COUNT_SQL = """{rules}
+SELECT COUNT(*), COALESCE(SUM(CASE WHEN {doomed} THEN 1 ELSE 0 END), 0)
+FROM {{deployments}} d JOIN rules r ON r.flow_id = d.flow_id WHERE {old}"""
+
+# Delete them; rollbacks of a deleted record forget it (SET_NULL, which the database does not
+# do itself: see the model). PostgreSQL in one statement, the rules applied once; SQLite in
+# two. The last statement reads, as the count does, how many old records there were (on
+# PostgreSQL the statement's snapshot still holds them all) and how many went.
+_DELETE_SQL = {
+    "postgresql": [
+        """{rules}, gone AS (
+    DELETE FROM {{deployments}} AS d
+    WHERE {old} AND EXISTS (SELECT 1 FROM rules r WHERE r.flow_id = d.flow_id AND {doomed})
+    RETURNING d.id
+), forgot AS (
+    UPDATE {{deployments}} SET rollback_of_id = NULL
+    WHERE rollback_of_id IN (SELECT id FROM gone) AND NOT id IN (SELECT id FROM gone)
+)
+SELECT (SELECT COUNT(*) FROM {{deployments}} d WHERE {old}), (SELECT COUNT(*) FROM gone)"""
+    ],
+    "sqlite": [
+        """{rules}
+UPDATE {{deployments}} SET rollback_of_id = NULL WHERE rollback_of_id IN (
+    SELECT d.id FROM {{deployments}} AS d WHERE {old}
+    AND EXISTS (SELECT 1 FROM rules r WHERE r.flow_id = d.flow_id AND {doomed}))""",
+        """{rules}
+DELETE FROM {{deployments}} AS d
+WHERE {old} AND EXISTS (SELECT 1 FROM rules r WHERE r.flow_id = d.flow_id AND {doomed})""",
+        "SELECT (SELECT COUNT(*) FROM {{deployments}} d WHERE {old}) + changes(), changes()",
+    ],
+}
 
 
-def _keepers(flow_ids: set[int], keep_last: int) -> tuple[set[str], dict[int, tuple]]:
-    """Of `flow_ids`: each one's latest successful deployment and latest one holding a Core id
-    (what the next deploy updates); and, with `keep_last`, the (created_at, id) of its
-    `keep_last`-th most recent one, from which on everything is kept. One query."""
-    columns = {
-        "succeeded": Subquery(_newest(status=Status.SUCCEEDED).values("pk")),
-        "core": Subquery(_newest(core_id__gt="").values("pk")),
+def _sql(template: str) -> str:
+    sql = template.format(rules=_RULES, old=_OLD, doomed=_DOOMED)
+    return sql.format(deployments=Deployment._meta.db_table, flows=Flow._meta.db_table)
+
+
+def _params(*, before: datetime, keep_last: int) -> dict:
+    """The statements' parameters but the batch's flow range (`first`, `last`)."""
+    return {
+        "succeeded": Status.SUCCEEDED,
+        "pending": Status.PENDING,
+        "skip": max(keep_last - 1, 0),
+        "keep_none": keep_last == 0,
+        "before": connection.ops.adapt_datetimefield_value(before),
     }
-    if keep_last > 0:
-        columns["last_at"] = Subquery(_newest(keep_last=keep_last).values("created_at"))
-        columns["last_pk"] = Subquery(_newest(keep_last=keep_last).values("pk"))
-    kept, recent_from = set(), {}
-    for row in Flow.objects.filter(pk__in=flow_ids).values("pk", **columns):
-        kept |= {row["succeeded"], row["core"]} - {None}
-        if keep_last > 0:
-            # None: the flow has fewer than keep_last records, all of them recent.
-            recent_from[row["pk"]] = (row["last_at"], row["last_pk"])
-    return kept, recent_from
 
 
 def deployments_prune(
@@ -196,11 +242,11 @@ def deployments_prune(
     id (the Core id redeploys update), its `keep_last` most recent ones, and pending records.
     Records of deleted flows and of the legacy deploy go by age alone.
 
-    Flows are taken `batch_size` at a time: one query finds their keep rules (a few index
-    probes per flow), one reads their old records (the (flow, created_at) index), and the
-    doomed ones go in one statement; then the records without a flow, `batch_size` at a time.
-    Time grows with the records, memory only with a batch. `on_batch(seen, deleted)` is told
-    the running totals after each batch.
+    Set-based, in batches: flows are taken `batch_size` at a time and SQL statements apply the
+    keep rules to their old records (`_RULES`); then the records without a flow go,
+    `batch_size` at a time, oldest first. No record is read into Python: time grows with the
+    records, memory does not. Each batch is its own transaction. `on_batch(seen, deleted)` is
+    told the running totals after each batch.
     """
     if older_than < MIN_PRUNE_AGE:
         raise ValueError(f"older_than must be at least {MIN_PRUNE_AGE.days} day")
@@ -212,23 +258,14 @@ def deployments_prune(
         ).count()
     else:
         closed = abandoned_deployments_close()
-    old = (
-        Deployment.objects.filter(created_at__lt=timezone.now() - older_than)
-        .exclude(status=Status.PENDING)
-        .values_list("pk", "flow_id", "created_at")
-    )
+    before = timezone.now() - older_than
+    params = _params(before=before, keep_last=keep_last)
     seen = deleted = 0
 
-    def batch_done(rows: list, doomed: list[str]) -> None:
+    def batch_done(read: int, doomed: int) -> None:
         nonlocal seen, deleted
-        if doomed and not dry_run:
-            # Two statements, where Django's delete() would load the rows and delete them 100
-            # at a time: rollbacks of a doomed record forget it (SET_NULL), then it goes.
-            Deployment.objects.filter(rollback_of__in=doomed).update(rollback_of=None)
-            doomed_rows = Deployment.objects.filter(pk__in=doomed).exclude(status=Status.PENDING)
-            doomed_rows._raw_delete(doomed_rows.db)
-        seen += len(rows)
-        deleted += len(doomed)
+        seen += read
+        deleted += doomed
         if on_batch is not None:
             on_batch(seen, deleted)
 
@@ -236,39 +273,42 @@ def deployments_prune(
     after = 0
     while flow_ids := list(flows.filter(pk__gt=after)[:batch_size]):
         after = flow_ids[-1]
-        rows = list(old.filter(flow_id__in=flow_ids))
-        if not rows:
-            continue
-        kept, recent_from = _keepers({flow for _, flow, _ in rows}, keep_last)
-        batch_done(
-            rows,
-            [
-                pk
-                for pk, flow, created_at in rows
-                if pk not in kept and not _recent(recent_from.get(flow), created_at, pk)
-            ],
-        )
+        batch = {**params, "first": flow_ids[0], "last": flow_ids[-1]}
+        with transaction.atomic(), connection.cursor() as cursor:
+            for sql in [_COUNT_SQL] if dry_run else _DELETE_SQL[connection.vendor]:
+                cursor.execute(_sql(sql), batch)
+            read, doomed = cursor.fetchone()
+        if read:
+            batch_done(read, doomed)
 
-    # Legacy records and those of deleted flows: by age alone, oldest first.
-    flowless = old.filter(flow=None).order_by("created_at", "pk")
-    edge = None
+    # Legacy records and those of deleted flows: by age alone, oldest first, a batch at a time
+    # up to a (created_at, id) edge: only each batch's last record is read.
+    flowless = Deployment.objects.filter(flow=None, created_at__lt=before).exclude(
+        status=Status.PENDING
+    )
+    rest = flowless
     while True:
-        batch = flowless
+        edge = (
+            rest.order_by("created_at", "pk")
+            .values_list("created_at", "pk")[batch_size - 1 : batch_size]
+            .first()
+        )
+        batch = rest
         if edge is not None:
             at, pk = edge
-            later = Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk)
-            batch = flowless.filter(later, created_at__gte=at)
-        rows = list(batch[:batch_size])
-        if not rows:
+            batch = rest.filter(Q(created_at__lt=at) | Q(created_at=at, pk__lte=pk))
+        with transaction.atomic():
+            count = batch.count()
+            if count and not dry_run:
+                Deployment.objects.filter(rollback_of__in=batch.values("pk")).update(
+                    rollback_of=None
+                )
+                batch.order_by()._raw_delete(batch.db)
+        if count:
+            batch_done(count, count)
+        if edge is None:
             break
-        edge = rows[-1][2], rows[-1][0]
-        batch_done(rows, [pk for pk, _, _ in rows])
+        rest = flowless.filter(
+            Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk), created_at__gte=at
+        )
     return PruneResult(closed=closed, deleted=deleted, kept=seen - deleted)
-
-
-def _recent(threshold: tuple | None, created_at, pk) -> bool:
-    """Among its flow's `keep_last` most recent: at or after the keep_last-th newest."""
-    if threshold is None:
-        return False
-    last_at, last_pk = threshold
-    return last_at is None or (created_at, pk) >= (last_at, last_pk)

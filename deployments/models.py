@@ -56,8 +56,16 @@ class Deployment(models.Model):
     manifest = models.TextField(blank=True)
     manifest_sha256 = models.CharField(max_length=64, blank=True)
     steps = models.JSONField(default=list, blank=True)
+    # No database constraint: Django's delete() and prune_deployments clear the references
+    # themselves (SET_NULL), and a constraint would cost the prune a trigger run per deleted
+    # record (docs/benchmarks.md, "Scale: a year of records").
     rollback_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)

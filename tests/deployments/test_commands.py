@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import json
+import random
 import re
 import threading
 import time
@@ -14,11 +15,15 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command, find_commands, load_command_class
+from django.db import connection
+from django.db.backends.utils import CursorWrapper
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from deployments import maintenance
 from deployments.management.cli import parse_duration
 from deployments.models import Deployment, Status
+from deployments.services import abandoned_deployments_close
 from flows.services import flow_update
 from scaiflow.errors import ApiError
 from tenants.credentials import credential_store
@@ -537,6 +542,101 @@ class TestPruneDeployments:
         rollback.refresh_from_db()
         assert rollback.rollback_of is None
         assert not Deployment.objects.filter(pk=old.pk).exists()
+
+    def test_the_sql_keeps_what_the_rules_say_on_a_mixed_history(self, flow, make_flow):
+        """The keep rules, applied by SQL, against a plain reading of them over every record:
+        ties on created_at, young and pending latest records, flows with few records, a
+        rollback across flows, records without a flow."""
+        rng = random.Random(17)
+        flows = [flow, *(make_flow(name=f"Flow {n}") for n in range(4))]
+        statuses = [Status.SUCCEEDED, Status.FAILED, Status.PUBLISH_FAILED]
+        made = []
+        for n in range(60):
+            owner = flows[rng.choice([0, 0, 0, 1, 1, 2, 3])]  # flow 4 has no record
+            days = rng.choice([100, 100, 101, 103, 120, 1, 5])  # shared days: ties
+            core = {"core_id": f"core_{n}"} if rng.random() < 0.3 else {}
+            made.append(record(owner, rng.choice(statuses), age=timedelta(days=days), **core))
+        made.append(record(flows[1], Status.PENDING, core_id="core_p", age=timedelta(days=200)))
+        made.append(record(flows[2], Status.PENDING, age=timedelta(days=3)))
+        target = record(flows[0], Status.FAILED, age=timedelta(days=300))
+        rollback = record(flows[3], rollback_of=target, age=timedelta(days=2))
+        made += [target, rollback]
+        made += [record(None, age=timedelta(days=d), tenant=flow.tenant) for d in (2, 100, 200)]
+
+        def by_the_rules(keep_last: int) -> set[str]:
+            """What may go: read from every record in Python, newest first per flow."""
+            records = list(Deployment.objects.order_by("-created_at", "-pk"))
+            before = timezone.now() - self.OLD + timedelta(hours=1)  # the run comes later
+            kept = set()
+            for owner in {d.flow_id for d in records} - {None}:
+                mine = [d for d in records if d.flow_id == owner]
+                kept |= {d.pk for d in mine[:keep_last]}
+                kept |= {next((d.pk for d in mine if d.status == Status.SUCCEEDED), None)}
+                kept |= {next((d.pk for d in mine if d.core_id), None)}
+            return {
+                d.pk
+                for d in records
+                if d.created_at < before and d.status != Status.PENDING and d.pk not in kept
+            }
+
+        for keep_last in (0, 1, 3):
+            doomed = by_the_rules(keep_last)
+            assert doomed and len(doomed) < len(made)
+            dry = maintenance.deployments_prune(
+                older_than=self.OLD, keep_last=keep_last, dry_run=True, batch_size=2
+            )
+            assert dry.deleted == len(doomed)
+        abandoned_deployments_close()  # what the real run does first
+        doomed = by_the_rules(1)
+        assert target.pk in doomed and rollback.pk not in doomed
+        before = set(Deployment.objects.values_list("pk", flat=True))
+        result = maintenance.deployments_prune(older_than=self.OLD, keep_last=1, batch_size=2)
+        assert result.deleted == len(doomed)
+        assert before - set(Deployment.objects.values_list("pk", flat=True)) == doomed
+        rollback.refresh_from_db()
+        assert rollback.rollback_of_id is None
+
+    def test_set_based_what_it_reads_does_not_grow_with_the_records(
+        self, flow, make_flow, monkeypatch
+    ):
+        """The keep rules run in the database: the statements, and the rows read back (counts,
+        flow ids, one edge record), are the same for 3 and for 12 old records per flow."""
+        flows = [flow, make_flow(name="Two")]
+        fetched = []
+
+        def counting(name):
+            def fetch(self, *args):
+                rows = getattr(self.cursor, name)(*args)
+                fetched.append(int(rows is not None) if name == "fetchone" else len(rows))
+                return rows
+
+            return fetch
+
+        def reads(per_flow: int) -> tuple[int, int, int]:
+            Deployment.objects.all().delete()
+            for n in range(per_flow):
+                for owner in flows:
+                    record(owner, Status.FAILED, age=self.OLD + timedelta(days=n))
+                record(None, age=self.OLD + timedelta(days=n), tenant=flow.tenant)
+            fetched.clear()
+            with monkeypatch.context() as patch, CaptureQueriesContext(connection) as queries:
+                for name in ("fetchone", "fetchmany", "fetchall"):
+                    patch.setattr(CursorWrapper, name, counting(name), raising=False)
+                result = maintenance.deployments_prune(
+                    older_than=self.OLD, keep_last=2, batch_size=100
+                )
+            assert result.deleted == 3 * per_flow - 2 * 2  # each flow keeps its last two
+            return len(queries), sum(fetched), result.kept
+
+        assert reads(3) == reads(12)
+
+    def test_a_rollback_and_the_record_it_rolled_back_go_together(self, flow):
+        target = record(flow, Status.FAILED, age=self.OLD + timedelta(days=3))
+        record(flow, Status.FAILED, rollback_of=target, age=self.OLD + timedelta(days=2))
+        latest = record(flow, age=self.OLD + timedelta(days=1))
+        output = run("prune_deployments", "--older-than", "90d", "--keep-last", "0")
+        assert "deleted 2, kept 1 old one(s)" in output
+        assert list(Deployment.objects.values_list("pk", flat=True)) == [latest.pk]
 
     def test_reports_progress_on_stderr(self, flow):
         for n in range(3):

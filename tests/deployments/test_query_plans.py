@@ -14,13 +14,17 @@ list's queries, as the request ran them, are explained by PostgreSQL:
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from bench.scale import fill
+from deployments import maintenance
+from flows.models import Flow
 
 pytestmark = pytest.mark.postgres
 
@@ -131,3 +135,22 @@ def test_a_flows_pages_read_the_same_whatever_its_history(service_client, data):
         for query in list_queries(service_client, url):
             read = sum(rows_read(scan) for scan in big_table_scans(plan(query, analyze=True)))
             assert read <= MOST_ROWS_READ, (url, query)
+
+
+def test_the_prune_probes_each_flows_keep_rules_once(data):
+    """prune_deployments' rules row per flow is computed once per flow: inlined into the
+    records' scan, its index probes would run once per old record instead."""
+    before = timezone.now() - timedelta(days=30)
+    params = {**maintenance._params(before=before, keep_last=5), "first": 0, "last": 2**62}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {maintenance._sql(maintenance._COUNT_SQL)}", params
+        )
+        found = cursor.fetchone()[0]
+        cursor.execute(maintenance._sql(maintenance._COUNT_SQL), params)
+        old, doomed = cursor.fetchone()
+    root = (json.loads(found) if isinstance(found, str) else found)[0]["Plan"]
+    flows = Flow.objects.count()
+    probes = [n for n in nodes(root) if n.get("Parent Relationship") == "SubPlan"]
+    assert len(probes) >= 4 and old > 5 * flows and doomed > 0
+    assert all(probe["Actual Loops"] <= flows for probe in probes), probes

@@ -23,7 +23,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from deployments.models import Deployment, Status
 from flows.services import flow_update
 from tenants.models import TenantCredential
-from tests.admin.conftest import GRAPH, KEY, grid_accepts, make_deployment
+from tests.admin.conftest import GRAPH, KEY, change_url, grid_accepts, make_deployment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -213,7 +213,7 @@ def test_admin_and_api_docs_work_under_the_content_security_policy(
         "flows": "/admin/flows/flow/",
         "flow with a diff": f"/admin/flows/flow/{flow.pk}/change/?diff_from=1&diff_to=2",
         "deployments": "/admin/deployments/deployment/",
-        "deployment": f"/admin/deployments/deployment/{deployment.pk}/change/",
+        "deployment": change_url(deployment),
     }
     for name, path in pages.items():
         browser.get(live_server.url + path)

@@ -131,6 +131,7 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
     os.environ.setdefault("SCAIFLOW_DEPLOY_RATE", "1000000/min")
+    os.environ.setdefault("SCAIFLOW_DEPLOY_TENANT_RATE", "1000000/min")
     os.environ.setdefault("SCAIFLOW_METRICS_TOKEN", "bench")
 
     from devstack.server import Devstack

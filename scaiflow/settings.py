@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import environ
 from cryptography.fernet import Fernet
-from csp.constants import NONE, SELF
+from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
 from tenants.allowlist import allowed_entry_parse
@@ -159,16 +159,16 @@ SECURE_REFERRER_POLICY = "same-origin"
 # inline script or style, no plugins, no framing. Swagger UI draws its icons from data: URIs.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
-        "default-src": [SELF],
-        "script-src": [SELF],
-        "style-src": [SELF],
-        "img-src": [SELF, "data:"],
-        "font-src": [SELF],
-        "connect-src": [SELF],
-        "object-src": [NONE],
-        "base-uri": [NONE],
-        "form-action": [SELF],
-        "frame-ancestors": [NONE],
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.NONE],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
     },
 }
 

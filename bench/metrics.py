@@ -44,7 +44,7 @@ def metrics_off():
     from prometheus_client import Counter, Histogram
     from prometheus_client.metrics import MetricWrapperBase
 
-    from scaiflow import metrics
+    from scaiflow.observability import metrics
 
     saved = [
         (Counter, "inc", Counter.inc),
@@ -72,7 +72,7 @@ def recording_calls(calls: list):
     from prometheus_client import Counter, Histogram
     from prometheus_client.metrics import MetricWrapperBase
 
-    from scaiflow import metrics
+    from scaiflow.observability import metrics
 
     depth = [0]
     saved = []

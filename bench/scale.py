@@ -125,7 +125,7 @@ def fill(*, scale: float) -> dict:
 
 def _deep_cursor(model, queryset) -> str:
     """A `next` cursor from the middle of `queryset` (newest first): a page half way down."""
-    from scaiflow.pagination import _Cursor
+    from scaiflow.core.pagination import _Cursor
 
     middle = queryset.order_by("-created_at", "-pk")[queryset.count() // 2]
     return _Cursor(True, middle.created_at, middle.pk).encode()

@@ -16,8 +16,9 @@ from deployments.services import (
     retry_publish_refusal,
 )
 from flows.models import Flow
-from scaiflow.admin import LargeTableAdmin, ObjectActionsAdmin, TenantListFilter, TenantScopedAdmin
-from scaiflow.errors import ApiError, api_error_codes
+from scaiflow.admin import LargeTableAdmin
+from scaiflow.core.errors import ApiError, api_error_codes
+from tenants.admin_scope import ObjectActionsAdmin, TenantListFilter, TenantScopedAdmin
 
 # A flow id prefix as short as `flw_` would match every flow.
 MAX_FLOWS_SEARCHED = 50

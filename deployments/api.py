@@ -22,19 +22,19 @@ from deployments.idempotency import (
 from deployments.models import Deployment, Status
 from deployments.services import deployment_rollback, flow_deploy, legacy_deploy
 from flows.selectors import flow_get
-from scaiflow import metrics
-from scaiflow.api import TenantAPIView, parse_if_match, validated
-from scaiflow.auth import SharedTokenAuthentication
-from scaiflow.database import UNAVAILABLE, wait_for_database
-from scaiflow.errors import (
+from scaiflow.core.api import TenantAPIView, parse_if_match, validated
+from scaiflow.core.database import UNAVAILABLE, wait_for_database
+from scaiflow.core.errors import (
     ApiError,
     DatabaseUnavailable,
     InvalidRequest,
     NotFound,
     error_response,
 )
-from scaiflow.pagination import KeysetPagination
-from scaiflow.schema import error
+from scaiflow.core.pagination import KeysetPagination
+from scaiflow.core.schema import error
+from scaiflow.observability import metrics
+from tenants.authentication import SharedTokenAuthentication
 
 # RFC 9745 / RFC 8594: when /dev/deploy was deprecated and when it goes away.
 LEGACY_DEPRECATED_AT = 1767225600  # 2026-01-01T00:00:00Z

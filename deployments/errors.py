@@ -1,6 +1,6 @@
 """The deploy's errors (SPEC §4 error matrix), each named after its code."""
 
-from scaiflow.errors import ApiError
+from scaiflow.core.errors import ApiError
 
 
 class CompileError(ApiError):

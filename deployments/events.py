@@ -50,9 +50,10 @@ from deployments.errors import ScaicoreEventsFailed, ScaikeyRequired
 from deployments.models import Deployment
 from flows.models import Flow
 from flows.selectors import flow_get
-from scaiflow import metrics
-from scaiflow.auth import AUTH_MODE_SCAIKEY, ExpiringLRU, Principal
-from scaiflow.errors import InvalidRequest
+from scaiflow.core.errors import InvalidRequest
+from scaiflow.core.lru import ExpiringLRU
+from scaiflow.identity.principal import AUTH_MODE_SCAIKEY, Principal
+from scaiflow.observability import metrics
 from tenants.credentials import scaigrid_base_url
 
 MAX_WORKERS = 8

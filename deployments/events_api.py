@@ -9,8 +9,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from deployments.events import MAX_CURSOR_CHARS, scaicore_events_poll
-from scaiflow.api import TenantAPIView
-from scaiflow.schema import error
+from scaiflow.core.api import TenantAPIView
+from scaiflow.core.schema import error
 
 
 class EventsQuery(serializers.Serializer):

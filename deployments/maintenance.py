@@ -18,7 +18,7 @@ from django.utils import timezone
 from deployments.models import Deployment, Status
 from deployments.services import abandoned_after, abandoned_deployments_close, flow_deploy
 from flows.models import Flow
-from scaiflow.errors import ApiError, internal_error
+from scaiflow.core.errors import ApiError, internal_error
 
 logger = logging.getLogger("scaiflow.deploy")
 

@@ -32,11 +32,11 @@ from deployments.clients.scaiqueue import ProvisionError, ScaiQueueClient
 from deployments.models import CoreAction, Deployment, Status
 from flows.models import Flow
 from flows.services import flow_compile, flow_compile_content
-from scaiflow import metrics, tracing
-from scaiflow.auth import Principal
-from scaiflow.database import UNAVAILABLE, wait_for_database
-from scaiflow.errors import ApiError, database_unavailable, internal_error
-from scaiflow.middleware import current_request_id, log_context
+from scaiflow.core.database import UNAVAILABLE, wait_for_database
+from scaiflow.core.errors import ApiError, database_unavailable, internal_error
+from scaiflow.identity.principal import Principal
+from scaiflow.observability import metrics, tracing
+from scaiflow.observability.context import current_request_id, log_context
 from tenants.audit import audit_record
 from tenants.credentials import ResolvedCredential, scaigrid_credential_resolve
 from tenants.models import AuditKind, Tenant

@@ -24,8 +24,13 @@ from deployments.pipeline import (  # noqa: F401 - the abandoned ones are import
 from flows.models import Flow
 from flows.selectors import flow_version_content
 from flows.storage import FlowStorageError
-from scaiflow.auth import Principal
-from scaiflow.errors import FlowStorageUnavailable, InvalidRequest, VersionConflict, without_nul
+from scaiflow.core.errors import (
+    FlowStorageUnavailable,
+    InvalidRequest,
+    VersionConflict,
+    without_nul,
+)
+from scaiflow.identity.principal import Principal
 from tenants.audit import audit_record
 from tenants.models import AuditKind, Tenant
 

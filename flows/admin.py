@@ -18,8 +18,8 @@ from flows.models import Flow, FlowVersion
 from flows.selectors import flow_version_content
 from flows.services import flow_compile
 from flows.storage import FlowStorageError
-from scaiflow.admin import ObjectActionsAdmin, TenantListFilter, TenantScopedAdmin
-from scaiflow.errors import ApiError
+from scaiflow.core.errors import ApiError
+from tenants.admin_scope import ObjectActionsAdmin, TenantListFilter, TenantScopedAdmin
 
 
 class ReadOnlyAdminMixin:

@@ -26,10 +26,10 @@ from flows.diff import flow_versions_diff
 from flows.models import FLOW_NAME_MAX_LENGTH, Flow
 from flows.selectors import flow_version_content, flow_versions, flows_for_tenant
 from flows.services import flow_compile, flow_create, flow_delete, flow_update
-from scaiflow.api import TenantAPIView, parse_if_match, validated
-from scaiflow.errors import InvalidRequest
-from scaiflow.schema import NO_NUL
-from scaiflow.schema import error as _error
+from scaiflow.core.api import TenantAPIView, parse_if_match, validated
+from scaiflow.core.errors import InvalidRequest
+from scaiflow.core.schema import NO_NUL
+from scaiflow.core.schema import error as _error
 
 DESCRIPTION_MAX_LENGTH = 10_000
 SEARCH_MAX_LENGTH = 200

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from flows.models import Flow, FlowVersion
 from flows.storage import content_read
-from scaiflow.errors import NotFound
+from scaiflow.core.errors import NotFound
 from tenants.models import Tenant
 
 # Version numbers are stored as 32-bit integers; larger ones cannot exist (and some databases

@@ -42,9 +42,9 @@ from flows.storage import (
     content_write,
     encode_content,
 )
-from scaiflow import metrics
-from scaiflow.database import is_unavailable as is_database_unavailable
-from scaiflow.errors import FlowTooLarge, InvalidRequest, NotFound, VersionConflict
+from scaiflow.core.database import is_unavailable as is_database_unavailable
+from scaiflow.core.errors import FlowTooLarge, InvalidRequest, NotFound, VersionConflict
+from scaiflow.observability import metrics
 from tenants.audit import audit_record
 from tenants.models import AuditKind, Tenant
 

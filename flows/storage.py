@@ -26,13 +26,17 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 
+from scaiflow.core.errors import DependencyUnavailable, FlowStorageUnavailable
+
 logger = logging.getLogger("scaiflow.flows.storage")
 
 FLOW_STORAGE_ALIAS = "flows"
 
 
-class FlowStorageError(Exception):
+class FlowStorageError(DependencyUnavailable):
     """Flow storage did not store or return a flow's content (unreachable, refused, missing)."""
+
+    answer = FlowStorageUnavailable
 
 
 class FlowContentCorrupt(FlowStorageError):

@@ -6,9 +6,7 @@ class ScaiflowConfig(AppConfig):
     verbose_name = "ScaiFlow"
 
     def ready(self) -> None:
-        from scaiflow import (
-            schema,  # noqa: F401 - registers the OpenAPI auth extensions
-            tracing,
-        )
+        from scaiflow.core import schema  # noqa: F401 - registers the OpenAPI auth extensions
+        from scaiflow.observability import tracing
 
         tracing.configure()

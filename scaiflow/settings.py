@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
-from tenants.allowlist import allowed_entry_parse
+from scaiflow.core.allowlist import allowed_entry_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -64,8 +64,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "scaiflow.middleware.RequestIDMiddleware",
-    "scaiflow.middleware.AccessMiddleware",  # access line and HTTP metrics
+    "scaiflow.observability.middleware.RequestIDMiddleware",
+    "scaiflow.observability.middleware.AccessMiddleware",  # access line and HTTP metrics
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -121,7 +121,7 @@ for _option in ("key_prefix", "timeout", "version"):
     if _option in CACHES["default"]:
         CACHES["default"][_option.upper()] = CACHES["default"].pop(_option)
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "scaiflow.cache.RedisCache"  # cheaper; survives outages
+    CACHES["default"]["BACKEND"] = "scaiflow.core.cache.RedisCache"  # cheaper; survives outages
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -223,7 +223,7 @@ SCAIFLOW_FLOW_STORAGE_TIMEOUT = env.float("SCAIFLOW_FLOW_STORAGE_TIMEOUT", defau
 
 SCAIGRID_BASE_URL = env.str("SCAIGRID_BASE_URL", default="https://scaigrid.scailabs.ai")
 # Where a tenant's base URL may point (the backend sends the tenant's key there): entries name a
-# host and optionally a scheme, port and path prefix (tenants/allowlist.py).
+# host and optionally a scheme, port and path prefix (scaiflow/core/allowlist.py).
 SCAIGRID_ALLOWED_HOSTS = [
     entry.strip()
     for entry in env.list("SCAIGRID_ALLOWED_HOSTS", default=[SCAIGRID_BASE_URL])
@@ -319,17 +319,17 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "scaiflow.auth.SharedTokenAuthentication",
-        "scaiflow.auth.ScaiKeyJWTAuthentication",
+        "tenants.authentication.SharedTokenAuthentication",
+        "tenants.authentication.ScaiKeyJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["scaiflow.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["scaiflow.core.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PAGINATION_CLASS": "scaiflow.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "scaiflow.core.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "scaiflow.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "scaiflow.schema.ScaiflowAutoSchema",
-    "DEFAULT_METADATA_CLASS": "scaiflow.metadata.Metadata",
+    "EXCEPTION_HANDLER": "scaiflow.core.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "scaiflow.core.schema.ScaiflowAutoSchema",
+    "DEFAULT_METADATA_CLASS": "scaiflow.core.metadata.Metadata",
     "DEFAULT_THROTTLE_RATES": {"deploy": SCAIFLOW_DEPLOY_RATE},
     "UNAUTHENTICATED_USER": None,
 }
@@ -367,7 +367,7 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'")
-LOGGING_CONFIG = "scaiflow.middleware.configure_logging"
+LOGGING_CONFIG = "scaiflow.observability.logs.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -383,8 +383,8 @@ LOGGING = {
         },
     },
     # One event, one line: a caller's value with a newline must not forge a line of its own.
-    # Every handler takes this filter, whatever its formatter (scaiflow/logs.py).
-    "filters": {"one_line": {"()": "scaiflow.logs.EscapeControlCharacters"}},
+    # Every handler takes this filter, whatever its formatter (scaiflow/observability/logs.py).
+    "filters": {"one_line": {"()": "scaiflow.observability.logs.EscapeControlCharacters"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

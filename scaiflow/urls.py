@@ -20,7 +20,9 @@ from flows.api import (
     FlowVersionDiffView,
     FlowVersionListView,
 )
-from scaiflow import errors, health, metrics, oidc
+from scaiflow.core import errors, health
+from scaiflow.observability import metrics
+from tenants import signin
 from tenants.api import AuditListView, ScaigridCredentialsView, TenantMeView
 
 
@@ -89,10 +91,10 @@ urlpatterns = [
         auth_views.PasswordResetCompleteView.as_view(),
         name="admin_password_set_done",
     ),
-    # "Sign in with ScaiKey" (scaiflow/oidc.py), the callback being the redirect URI that is
+    # "Sign in with ScaiKey" (tenants/signin.py), the callback being the redirect URI that is
     # registered in ScaiKey.
-    path("admin/oidc/login/", oidc.sign_in, name="scaikey_login"),
-    path("admin/oidc/callback/", oidc.callback, name="scaikey_callback"),
+    path("admin/oidc/login/", signin.sign_in, name="scaikey_login"),
+    path("admin/oidc/callback/", signin.callback, name="scaikey_callback"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
@@ -112,7 +114,7 @@ urlpatterns = [
     re_path(r"^api/", errors.api_not_found),
 ]
 
-handler400 = "scaiflow.errors.handler400"
-handler403 = "scaiflow.errors.handler403"
-handler404 = "scaiflow.errors.handler404"
-handler500 = "scaiflow.errors.handler500"
+handler400 = "scaiflow.core.errors.handler400"
+handler403 = "scaiflow.core.errors.handler403"
+handler404 = "scaiflow.core.errors.handler404"
+handler500 = "scaiflow.core.errors.handler500"

@@ -13,8 +13,9 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from deployments.clients.http import UpstreamError
 from deployments.clients.scaigrid import ScaiGridClient
-from scaiflow.admin import LargeTableAdmin, ObjectActionsAdmin, TenantListFilter, TenantScopedAdmin
-from scaiflow.errors import ApiError
+from scaiflow.admin import LargeTableAdmin
+from scaiflow.core.errors import ApiError
+from tenants.admin_scope import ObjectActionsAdmin, TenantListFilter, TenantScopedAdmin
 from tenants.credentials import scaigrid_credential_resolve
 from tenants.models import AuditEntry, Tenant, TenantCredential, TenantMembership
 from tenants.services import scaigrid_credential_delete, scaigrid_credential_set

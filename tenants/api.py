@@ -5,10 +5,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from scaiflow.api import IsTenantAdmin, TenantAPIView, validated
-from scaiflow.errors import InvalidRequest, NotFound
-from scaiflow.pagination import KeysetPagination
-from scaiflow.schema import error
+from scaiflow.core.api import IsTenantAdmin, TenantAPIView, validated
+from scaiflow.core.errors import InvalidRequest, NotFound
+from scaiflow.core.pagination import KeysetPagination
+from scaiflow.core.schema import error
 from tenants.models import AuditEntry, AuditKind, CredentialStorage
 from tenants.selectors import scaigrid_credential_for_tenant
 from tenants.services import scaigrid_credential_delete, scaigrid_credential_set

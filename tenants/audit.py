@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scaiflow.middleware import current_request_id
+from scaiflow.observability.context import current_request_id
 from tenants.models import AuditEntry, AuditKind, Tenant
 
 

@@ -31,7 +31,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from deployments.clients import scaivault
 from deployments.clients.http import UpstreamError
-from scaiflow.errors import MissingScaigridCredentials, ScaivaultUnavailable
+from scaiflow.core.errors import MissingScaigridCredentials, ScaivaultUnavailable
 from tenants.audit import audit_record
 from tenants.models import (
     AuditKind,
@@ -43,7 +43,7 @@ from tenants.models import (
 from tenants.validators import scaigrid_base_url_validate
 
 if TYPE_CHECKING:
-    from scaiflow.auth import Principal
+    from scaiflow.identity.principal import Principal
 
 logger = logging.getLogger("scaiflow.credentials")
 

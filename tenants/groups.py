@@ -2,7 +2,7 @@
 
 "Tenant admins" see their tenant, set, clear and test its ScaiGrid key, see its flows,
 deployments and audit entries and run Compile, Deploy, Retry publish and Redeploy; "Tenant
-members" only see. Which rows they see is the admin's tenant scope (scaiflow/admin.py); which
+members" only see. Which rows they see is the admin's tenant scope (tenants/admin_scope.py); which
 group a user is in follows their memberships' roles, kept in step on every membership change.
 The groups' permissions are set by a migration and again after every `migrate`, so they are
 right out of the box and after an upgrade.

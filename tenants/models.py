@@ -2,6 +2,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from scaiflow.identity.claims import ROLE_MEMBER, ROLE_TENANT_ADMIN
+
 # Tenant slugs come from ScaiKey tokens and end up in upstream paths and labels. `\Z`, not `$`:
 # `$` also matches before a final newline, which let `acme\n` through as a tenant of its own.
 TENANT_SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?\Z"
@@ -11,8 +13,8 @@ validate_tenant_slug = RegexValidator(
 
 
 class Role(models.TextChoices):
-    TENANT_ADMIN = "tenant_admin", "Tenant admin"
-    MEMBER = "member", "Member"
+    TENANT_ADMIN = ROLE_TENANT_ADMIN, "Tenant admin"
+    MEMBER = ROLE_MEMBER, "Member"
 
 
 class Tenant(models.Model):

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.views.decorators.debug import sensitive_variables
 
-from tenants.allowlist import allowed_entry_parse, origin_parse
+from scaiflow.core.allowlist import allowed_entry_parse, origin_parse
 
 MAX_API_KEY_CHARS = 512
 MAX_BASE_URL_CHARS = 500
@@ -38,7 +38,7 @@ def scaigrid_base_url_validate(base_url: str) -> str:
     """The normalised base URL, or ValidationError unless it is safe to send a tenant's key to.
 
     The backend sends the tenant's key to this URL, so it must match an entry of
-    `SCAIGRID_ALLOWED_HOSTS` (scheme, host, port and path: tenants/allowlist.py), and carry no
+    `SCAIGRID_ALLOWED_HOSTS` (scheme, host, port and path: scaiflow/core/allowlist.py), and carry no
     user info (`https://allowed@evil`), query or fragment.
     """
 

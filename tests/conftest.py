@@ -47,7 +47,7 @@ def _empty_cache():
     from django.core.cache import cache
 
     from deployments.events import forget_recent_polls
-    from scaiflow.auth import forget_cached_tenants
+    from tenants.authentication import forget_cached_tenants
 
     cache.clear()
     forget_cached_tenants()
@@ -108,13 +108,13 @@ def make_token(scaikey_private_key):
 def redis_down(settings):
     """The cache is ScaiFlow's Redis backend, pointed at a Redis that is down: a port bound but
     never listening, so every connection is refused by the operating system."""
-    from scaiflow import cache as cache_module
+    from scaiflow.core import cache as cache_module
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         location = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
         settings.CACHES = {
-            "default": {"BACKEND": "scaiflow.cache.RedisCache", "LOCATION": location}
+            "default": {"BACKEND": "scaiflow.core.cache.RedisCache", "LOCATION": location}
         }
         yield location
         cache_module._outages.pop(location, None)

@@ -24,8 +24,8 @@ from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from scaiflow import metrics
-from scaiflow.middleware import current_request_id
+from scaiflow.observability import metrics
+from scaiflow.observability.context import current_request_id
 
 USER_AGENT = "ScaiFlow/1"
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE"})

@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 
 from deployments.models import Deployment
-from scaiflow.errors import ApiError
+from scaiflow.core.errors import ApiError
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

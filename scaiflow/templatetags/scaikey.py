@@ -1,6 +1,6 @@
 from django import template
 
-from scaiflow.oidc import sign_in_enabled
+from scaiflow.identity.oidc import sign_in_enabled
 
 register = template.Library()
 

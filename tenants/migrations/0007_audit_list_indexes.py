@@ -2,7 +2,7 @@
 # an index in that order. Built CONCURRENTLY on PostgreSQL: the table may hold millions.
 from django.db import migrations, models
 
-from scaiflow.online_indexes import AddIndexOnline, RemoveIndexOnline
+from scaiflow.core.online_indexes import AddIndexOnline, RemoveIndexOnline
 
 
 class Migration(migrations.Migration):

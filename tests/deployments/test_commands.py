@@ -25,7 +25,7 @@ from deployments.management.cli import parse_duration
 from deployments.models import Deployment, Status
 from deployments.services import abandoned_deployments_close
 from flows.services import flow_update
-from scaiflow.errors import ApiError
+from scaiflow.core.errors import ApiError
 from tenants.credentials import credential_store
 from tenants.models import Tenant
 from tests.deployments.conftest import CORES, GRID, calls, grid_accepts

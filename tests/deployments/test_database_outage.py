@@ -37,7 +37,7 @@ def deploy(client, flow):
 def test_a_short_outage_after_the_core_is_created_costs_a_pause_not_the_core(
     acme_user, flow, upstream, monkeypatch
 ):
-    monkeypatch.setattr("scaiflow.database.RETRY_INTERVAL_SECONDS", 0.01)
+    monkeypatch.setattr("scaiflow.core.database.RETRY_INTERVAL_SECONDS", 0.01)
     grid_accepts(upstream, core_id="core_once")
     with connection.execute_wrapper(Outage(times=3)):
         first = deploy(acme_user, flow)
@@ -58,7 +58,7 @@ def test_a_longer_outage_answers_503_and_keeps_the_core_id(
 ):
     """The Core id's own write gives up; the record's closing write carries it."""
     monkeypatch.setattr(pipeline, "RECORD_WAIT_SECONDS", 0.05)
-    monkeypatch.setattr("scaiflow.database.RETRY_INTERVAL_SECONDS", 0.01)
+    monkeypatch.setattr("scaiflow.core.database.RETRY_INTERVAL_SECONDS", 0.01)
     grid_accepts(upstream, core_id="core_kept")
     with connection.execute_wrapper(Outage(times=1000)):  # longer than the record's wait
         response = deploy(acme_user, flow)
@@ -97,7 +97,7 @@ def test_an_outage_longer_than_both_writes_still_makes_no_second_core(
 ):
     """The record never gets the Core id: the cache keeps it for the flow's next deploy."""
     monkeypatch.setattr(pipeline, "RECORD_WAIT_SECONDS", 0.05)
-    monkeypatch.setattr("scaiflow.database.RETRY_INTERVAL_SECONDS", 0.01)
+    monkeypatch.setattr("scaiflow.core.database.RETRY_INTERVAL_SECONDS", 0.01)
     grid_accepts(upstream, core_id="core_first")
     with connection.execute_wrapper(AwayFromTheCoreOn()):
         response = deploy(acme_user, flow)

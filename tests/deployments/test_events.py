@@ -21,8 +21,8 @@ from deployments.events import (
     scaicore_events_poll,
 )
 from deployments.models import Deployment, Status
-from scaiflow import auth
-from scaiflow.auth import AUTH_MODE_SCAIKEY, Principal
+from scaiflow.identity.principal import AUTH_MODE_SCAIKEY, Principal
+from tenants import authentication as authn
 from tests.deployments.conftest import GRID
 
 EVENTS_URL = f"{GRID}/v1/modules/scaicore/events"
@@ -338,7 +338,7 @@ class TestCacheHit:
         # A slow machine must not end a window (events 2 s, tenants 10 s) between two polls.
         settings.SCAIFLOW_EVENTS_CACHE_SECONDS = 3600
         now = time.time()
-        monkeypatch.setattr(auth._tenants, "clock", lambda: now)
+        monkeypatch.setattr(authn._tenants, "clock", lambda: now)
 
     def test_a_cache_hit_makes_no_query(
         self, acme_user, two_cores, upstream, django_capture_on_commit_callbacks,

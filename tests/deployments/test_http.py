@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from deployments.clients.http import UpstreamError, call, json_object
-from scaiflow import middleware
+from scaiflow.observability import context
 
 
 class Upstream:
@@ -55,7 +55,7 @@ def upstream():
 
 
 def test_sends_credential_request_id_and_body(upstream):
-    token = middleware._request_id.set("req-42")
+    token = context.request_id_var.set("req-42")
     try:
         call(
             "svc",
@@ -66,7 +66,7 @@ def test_sends_credential_request_id_and_body(upstream):
             json_body={"a": 1},
         )
     finally:
-        middleware._request_id.reset(token)
+        context.request_id_var.reset(token)
     method, path, headers, body = upstream.requests[0]
     assert (method, path) == ("POST", "/x")
     assert headers["Authorization"] == "Bearer sekret"

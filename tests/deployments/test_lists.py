@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from deployments.models import Deployment, Status
-from scaiflow.pagination import KeysetPagination
+from scaiflow.core.pagination import KeysetPagination
 from tenants.models import AuditEntry
 
 START = timezone.now() - timedelta(days=30)

@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from deployments import events
 from deployments.clients.scaigrid import ScaiGridClient
 from deployments.models import Deployment
-from scaiflow.auth import AUTH_MODE_SCAIKEY, Principal
-from scaiflow.metrics import REGISTRY
+from scaiflow.identity.principal import AUTH_MODE_SCAIKEY, Principal
+from scaiflow.observability.metrics import REGISTRY
 from tests.deployments.conftest import CORES, GRID, QUEUE, QUEUED_FLOW, SIMPLE_FLOW, grid_accepts
 
 METRICS_TOKEN = "metrics-token-for-tests"

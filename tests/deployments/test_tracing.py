@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from scaiflow import tracing
+from scaiflow.observability import tracing
 from tests.deployments.conftest import CORES, calls, grid_accepts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ def test_a_failed_step_is_a_failed_span(acme_user, flow, upstream, spans):
 def test_off_without_an_endpoint_and_nothing_imported():
     code = (
         "import sys, django; django.setup(); import scaiflow.urls, deployments.pipeline; "
-        "from scaiflow import tracing; "
+        "from scaiflow.observability import tracing; "
         "print(tracing._tracer, sorted(m for m in sys.modules if m.startswith('opentelemetry')))"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
@@ -88,7 +88,7 @@ def test_off_without_an_endpoint_and_nothing_imported():
 def test_on_with_an_endpoint():
     code = (
         "import django; django.setup(); from opentelemetry import trace; "
-        "from scaiflow import tracing; from django.conf import settings; "
+        "from scaiflow.observability import tracing; from django.conf import settings; "
         "print(tracing._tracer is not None, trace.get_tracer_provider().resource.attributes"
         "['service.name'], 'opentelemetry' in settings.MIDDLEWARE[0])"
     )

@@ -8,7 +8,7 @@ import pytest
 
 from flows.models import Flow, FlowVersion
 from flows.services import flow_create, flow_update
-from scaiflow.errors import FlowTooLarge
+from scaiflow.core.errors import FlowTooLarge
 from tests.flows.conftest import stored_files
 
 FLOWS = "/api/v1/flows"

@@ -16,7 +16,7 @@ from flows.selectors import (
     flows_for_tenant,
 )
 from flows.services import flow_create, flow_delete, flow_update
-from scaiflow.errors import NotFound, VersionConflict
+from scaiflow.core.errors import NotFound, VersionConflict
 from tests.flows.conftest import SUPPORT_TRIAGE, graph_variant, stored_files
 
 # --- Concurrent writers -----------------------------------------------------------------------

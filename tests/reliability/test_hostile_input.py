@@ -228,7 +228,7 @@ def test_a_legacy_deploy_of_a_flow_named_with_a_nul_is_not_a_500(clients):
 
 def test_error_details_hold_no_nul():
     """Details quote what callers sent, and are stored: PostgreSQL's jsonb cannot hold NUL."""
-    from scaiflow.errors import InvalidRequest
+    from scaiflow.core.errors import InvalidRequest
 
     detail = InvalidRequest("bad \x00", fields={"n\x00": ["x\x00"]}).as_detail()
     assert detail == {

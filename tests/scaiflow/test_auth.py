@@ -10,7 +10,8 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from scaiflow import auth
+from scaiflow.identity import scaikey as auth
+from tenants import authentication as authn
 from tenants.models import Tenant
 from tests.conftest import API_TOKEN
 
@@ -141,7 +142,7 @@ class TestTenantProvisioning:
     def test_raw_token_kept_for_forwarding(self, rf, make_token, db):
         token = make_token(tenant="acme", sub="alice", roles=("tenant_admin", 7))
         request = rf.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}")
-        principal, raw = auth.ScaiKeyJWTAuthentication().authenticate(request)
+        principal, raw = authn.ScaiKeyJWTAuthentication().authenticate(request)
         assert raw == token
         assert principal.token == token
         assert principal.auth_mode == "scaikey"
@@ -177,13 +178,13 @@ class TestSharedToken:
 
     def test_compared_in_constant_time(self, client, monkeypatch):
         seen = []
-        real = auth.hmac.compare_digest
+        real = authn.hmac.compare_digest
 
         def spy(a, b):
             seen.append((a, b))
             return real(a, b)
 
-        monkeypatch.setattr(auth.hmac, "compare_digest", spy)
+        monkeypatch.setattr(authn.hmac, "compare_digest", spy)
         get_me(client, "not-the-token")
         assert seen
 

@@ -8,7 +8,9 @@ import pytest
 import responses
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from scaiflow import auth
+from scaiflow.core.lru import ExpiringLRU
+from scaiflow.identity import scaikey as auth
+from tenants import authentication as authn
 from tenants.models import Tenant
 from tests.scaiflow.test_auth import (
     JWKS_URL,
@@ -41,7 +43,7 @@ def decodes(monkeypatch):
 class TestExpiringLRU:
     def test_an_entry_expires_at_its_time(self):
         now = [100.0]
-        lru = auth.ExpiringLRU(4, clock=lambda: now[0])
+        lru = ExpiringLRU(4, clock=lambda: now[0])
         lru.put("a", 1, until=110.0)
         now[0] = 109.999
         assert lru.get("a") == 1
@@ -50,7 +52,7 @@ class TestExpiringLRU:
         assert len(lru) == 0
 
     def test_the_least_recently_used_entry_goes_when_full(self):
-        lru = auth.ExpiringLRU(2)
+        lru = ExpiringLRU(2)
         lru.put("a", 1, until=float("inf"))
         lru.put("b", 2, until=float("inf"))
         assert lru.get("a") == 1  # now b is the least recently used
@@ -94,8 +96,8 @@ class TestVerifiedTokens:
     def test_the_principal_is_built_per_request(self, client, make_token, rf):
         token = make_token(tenant="acme", sub="alice", roles=("tenant_admin",))
         request = rf.get("/", HTTP_AUTHORIZATION=f"Bearer {token}")
-        first, _ = auth.ScaiKeyJWTAuthentication().authenticate(request)
-        second, _ = auth.ScaiKeyJWTAuthentication().authenticate(request)
+        first, _ = authn.ScaiKeyJWTAuthentication().authenticate(request)
+        second, _ = authn.ScaiKeyJWTAuthentication().authenticate(request)
         assert first == second
         assert first.tenant is not second.tenant  # no shared related-object caches
         assert second.token == token and second.is_tenant_admin
@@ -148,7 +150,7 @@ class TestVerifiedTokensAndKeyRotation:
 def frozen_tenant_clock(monkeypatch):
     """The tenant cache's clock stands still: a slow machine cannot age an entry mid-test."""
     now = time.time()
-    monkeypatch.setattr(auth._tenants, "clock", lambda: now)
+    monkeypatch.setattr(authn._tenants, "clock", lambda: now)
 
 
 class TestTenantsBySlug:
@@ -160,9 +162,9 @@ class TestTenantsBySlug:
         django_assert_num_queries,
     ):
         with django_capture_on_commit_callbacks(execute=True):
-            first = auth.tenant_by_slug("acme")
+            first = authn.tenant_by_slug("acme")
         with django_assert_num_queries(0):
-            second = auth.tenant_by_slug("acme")
+            second = authn.tenant_by_slug("acme")
         assert (second.pk, second.slug) == (first.pk, "acme")
         assert second is not first
         assert not second._state.adding
@@ -171,10 +173,10 @@ class TestTenantsBySlug:
         self, db, django_capture_on_commit_callbacks, django_assert_num_queries
     ):
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            auth.tenant_by_slug("newco")  # created; its transaction may yet roll back
+            authn.tenant_by_slug("newco")  # created; its transaction may yet roll back
         assert len(callbacks) == 1
         with django_assert_num_queries(1):
-            auth.tenant_by_slug("newco")
+            authn.tenant_by_slug("newco")
 
     def test_a_renamed_tenant_leaves_its_old_slug_to_a_new_tenant(
         self, client, make_token, django_capture_on_commit_callbacks
@@ -205,14 +207,14 @@ class TestTenantsBySlug:
     ):
         # Another process's change fires no signal here: the entry's age bounds the staleness.
         now = [1_000.0]
-        monkeypatch.setattr(auth._tenants, "clock", lambda: now[0])
+        monkeypatch.setattr(authn._tenants, "clock", lambda: now[0])
         with django_capture_on_commit_callbacks(execute=True):
-            auth.tenant_by_slug("acme")
+            authn.tenant_by_slug("acme")
         Tenant.objects.filter(slug="acme").update(name="Acme Inc")  # no signal
-        now[0] += auth.TENANT_CACHE_SECONDS - 0.001
-        assert auth.tenant_by_slug("acme").name == ""
+        now[0] += authn.TENANT_CACHE_SECONDS - 0.001
+        assert authn.tenant_by_slug("acme").name == ""
         now[0] += 0.001
-        assert auth.tenant_by_slug("acme").name == "Acme Inc"
+        assert authn.tenant_by_slug("acme").name == "Acme Inc"
 
     def test_the_shared_token_uses_it_too(
         self, client, frozen_tenant_clock, django_capture_on_commit_callbacks

@@ -1,4 +1,4 @@
-"""The Redis cache backend (scaiflow/cache.py): one client per pool, and outages.
+"""The Redis cache backend (scaiflow/core/cache.py): one client per pool, and outages.
 
 The outage tests point the backend at a port that is bound but never listens: the operating
 system refuses the connection, as it does for a Redis that is down. Recovery against a real
@@ -12,8 +12,8 @@ import time
 import pytest
 import redis
 
-from scaiflow import cache as cache_module
-from scaiflow.cache import RedisCache
+from scaiflow.core import cache as cache_module
+from scaiflow.core.cache import RedisCache
 
 
 def test_one_redis_client_serves_every_operation():

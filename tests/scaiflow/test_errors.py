@@ -75,7 +75,7 @@ class TestGenericCodes:
     def test_403(self, acme_user):
         from rest_framework.exceptions import PermissionDenied
 
-        from scaiflow.errors import translate
+        from scaiflow.core.errors import translate
 
         assert translate(PermissionDenied()).as_detail()["error"] == "permission_denied"
 

@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from scaiflow import health
+from scaiflow.core import health
 from tenants.models import Tenant
 
 

@@ -83,4 +83,4 @@ def test_a_redis_url_key_prefix_reaches_django():
     url = "redis://127.0.0.1:6379/3?key_prefix=staging&timeout=60"
     result = manage("shell", "-v", "0", "-c", script, env={"DEBUG": "1", "CACHE_URL": url})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["scaiflow.cache.RedisCache", "staging", "60", "False"]
+    assert result.stdout.split() == ["scaiflow.core.cache.RedisCache", "staging", "60", "False"]

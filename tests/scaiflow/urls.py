@@ -39,7 +39,7 @@ urlpatterns = [
     path("api/v1/_test/throttled", ThrottledView.as_view()),
     *project_urlpatterns,
 ]
-handler400 = "scaiflow.errors.handler400"
-handler403 = "scaiflow.errors.handler403"
-handler404 = "scaiflow.errors.handler404"
-handler500 = "scaiflow.errors.handler500"
+handler400 = "scaiflow.core.errors.handler400"
+handler403 = "scaiflow.core.errors.handler403"
+handler404 = "scaiflow.core.errors.handler404"
+handler500 = "scaiflow.core.errors.handler500"

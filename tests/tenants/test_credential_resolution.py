@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scaiflow.auth import AUTH_MODE_API_TOKEN, AUTH_MODE_SCAIKEY, Principal
-from scaiflow.errors import MissingScaigridCredentials, ScaivaultUnavailable, error_response
+from scaiflow.core.errors import MissingScaigridCredentials, ScaivaultUnavailable, error_response
+from scaiflow.identity.principal import AUTH_MODE_API_TOKEN, AUTH_MODE_SCAIKEY, Principal
 from tenants.credentials import CredentialDecryptError, scaigrid_credential_resolve
 from tenants.models import CredentialSource
 from tenants.services import scaigrid_credential_set

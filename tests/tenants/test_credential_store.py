@@ -9,7 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
-from scaiflow.errors import ScaivaultUnavailable
+from scaiflow.core.errors import ScaivaultUnavailable
 from tenants import credentials
 from tenants.credentials import (
     DatabaseStore,

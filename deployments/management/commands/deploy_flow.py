@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from deployments.management.cli import cli_actor, deployment_lines, error_line, positive_int
 from deployments.services import flow_deploy
 from flows.models import Flow
-from scaiflow.errors import ApiError
+from scaiflow.core.errors import ApiError
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from deployments.management.cli import cli_actor, deployment_lines, error_line
 from deployments.models import Deployment
 from deployments.services import deployment_retry_publish
-from scaiflow.errors import ApiError
+from scaiflow.core.errors import ApiError
 
 
 class Command(BaseCommand):

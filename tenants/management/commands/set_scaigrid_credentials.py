@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.views.decorators.debug import sensitive_variables
 
-from scaiflow.errors import ApiError
+from scaiflow.core.errors import ApiError
 from tenants.models import Tenant
 from tenants.services import scaigrid_credential_set
 

@@ -27,7 +27,7 @@ from rest_framework import serializers
 
 
 class ScaiKeyJWTScheme(OpenApiAuthenticationExtension):
-    target_class = "scaiflow.auth.ScaiKeyJWTAuthentication"
+    target_class = "tenants.authentication.ScaiKeyJWTAuthentication"
     name = "ScaiKeyJWT"
 
     def get_security_definition(self, auto_schema):
@@ -40,7 +40,7 @@ class ScaiKeyJWTScheme(OpenApiAuthenticationExtension):
 
 
 class SharedTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "scaiflow.auth.SharedTokenAuthentication"
+    target_class = "tenants.authentication.SharedTokenAuthentication"
     name = "SharedToken"
 
     def get_security_definition(self, auto_schema):

@@ -1,53 +1,37 @@
-"""Who is calling: ScaiKey JWTs and the legacy shared token (SPEC §1).
+"""ScaiKey JWTs: their signature checked against ScaiKey's keys (a JWKS URL or a PEM key).
 
-Both authentication classes put a `Principal` on `request.user`; views read the tenant, the
-roles and the auth mode from it, and the deploy forwards `principal.token` upstream.
+`get_verifier().claims(token)` answers a token's verified claims; what they say (who, which
+tenant, which roles) is read by scaiflow.identity.claims. The DRF authentication classes that
+turn them into a `Principal` of a tenant are the tenants app's (tenants/authentication.py).
 
-Two per-process caches keep a repeated request off the signature check and the database
-(docs/benchmarks.md "Events"):
-
-- Verified tokens: the claims of a token whose signature checked out, keyed by the token's
-  sha256, until the token's `exp` and never longer. An entry counts only while the key set it
-  was checked against is still the current one: after a JWKS refetch, or once the keys are
-  older than JWKS_MAX_AGE_SECONDS, the token is checked again, so a key ScaiKey withdrew
-  stops working exactly when it would without the cache. A token is never revoked by other
-  means (ScaiKey tokens are short-lived bearer tokens), so nothing else is lost.
-- Tenants by slug, for TENANT_CACHE_SECONDS. A save or delete of a tenant in this process
-  empties it at once; other processes see the change within TENANT_CACHE_SECONDS.
+Verified tokens are kept per process (docs/benchmarks.md "Events"): the claims of a token whose
+signature checked out, keyed by the token's sha256, until the token's `exp` and never longer. An
+entry counts only while the key set it was checked against is still the current one: after a
+JWKS refetch, or once the keys are older than JWKS_MAX_AGE_SECONDS, the token is checked again,
+so a key ScaiKey withdrew stops working exactly when it would without the cache. A token is
+never revoked by other means (ScaiKey tokens are short-lived bearer tokens), so nothing else is
+lost.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
-import re
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
 
 import jwt
 import requests
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.signals import setting_changed
-from django.db import transaction
-from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.authentication import get_authorization_header
 
-from scaiflow import metrics
-from tenants.models import Role, Tenant
-from tenants.services import tenant_get_or_create
+from scaiflow.core.lru import ExpiringLRU
+from scaiflow.observability import metrics
 
 logger = logging.getLogger("scaiflow.auth")
-
-AUTH_MODE_SCAIKEY = "scaikey"
-AUTH_MODE_API_TOKEN = "api_token"  # noqa: S105 - a mode's name, not a secret
 
 # Asymmetric algorithms only: an HMAC algorithm would let anyone holding the public key sign.
 ALLOWED_ALGORITHMS = (
@@ -58,82 +42,8 @@ CLOCK_SKEW_SECONDS = 10
 JWKS_RETRY_AFTER_FAILURE_SECONDS = 5
 # Keys are refreshed at least this often, so keys ScaiKey withdrew stop working.
 JWKS_MAX_AGE_SECONDS = 3600
-# Per-process caches (see the module's docstring): bounded, so a flood of tokens costs memory
-# for a few thousand entries at most.
+# Bounded, so a flood of tokens costs memory for a few thousand entries at most.
 VERIFIED_TOKENS_MAX = 4096
-TENANTS_MAX = 1024
-TENANT_CACHE_SECONDS = 10.0
-# What a `sub` may be (whole string, `fullmatch`): OpenID Connect's at most 255 ASCII
-# characters, printable and without whitespace. It is case-sensitive and kept as sent: `alice`
-# and `Alice` are two subjects, as ScaiKey says; the deploy throttle folds case on its own.
-SUBJECT_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
-# A role is a short name; anything else (`tenant_admin\n`, objects, numbers) is no role at all.
-ROLE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """An authenticated caller: a ScaiKey subject or the shared-token service principal."""
-
-    tenant: Tenant
-    subject: str
-    auth_mode: str
-    roles: frozenset[str] = frozenset()
-    # The caller's raw JWT, forwarded to ScaiGrid on deploy; never shown.
-    token: str | None = field(default=None, repr=False)
-
-    is_authenticated = True
-    is_anonymous = False
-
-    @property
-    def is_tenant_admin(self) -> bool:
-        return Role.TENANT_ADMIN in self.roles
-
-    @property
-    def actor(self) -> str:
-        """How records name this caller, e.g. `scaikey:alice`."""
-        return f"{self.auth_mode}:{self.subject}"
-
-    def __str__(self) -> str:
-        return self.actor
-
-
-class ExpiringLRU:
-    """A thread-safe, bounded map whose entries expire at a wall-clock time of their own.
-
-    When full, the least recently used entry goes. `clock` is `time.time` (tests move it).
-    """
-
-    def __init__(self, maxsize: int, clock: Callable[[], float] = time.time) -> None:
-        self.maxsize = maxsize
-        self.clock = clock
-        self._entries: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> object | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if self.clock() >= entry[0]:
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return entry[1]
-
-    def put(self, key: Hashable, value: object, *, until: float) -> None:
-        with self._lock:
-            self._entries[key] = (until, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 class InvalidToken(Exception):
@@ -322,7 +232,7 @@ def _reset_verifier(*, setting: str, **kwargs) -> None:
         _verifier = None
 
 
-def _bearer_token(request) -> str | None:
+def bearer_token(request) -> str | None:
     parts = get_authorization_header(request).split()
     if len(parts) != 2 or parts[0].lower() != b"bearer":
         return None
@@ -330,97 +240,3 @@ def _bearer_token(request) -> str | None:
         return parts[1].decode("ascii")
     except UnicodeDecodeError:
         return None
-
-
-class SharedTokenAuthentication(BaseAuthentication):
-    """`Authorization: Bearer <SCAIFLOW_API_TOKEN>`: the default tenant's service principal."""
-
-    def authenticate(self, request):
-        expected = settings.SCAIFLOW_API_TOKEN
-        token = _bearer_token(request)
-        if not expected or token is None:
-            return None
-        if not hmac.compare_digest(token.encode(), expected.encode()):
-            return None  # maybe a JWT: the next class decides
-        tenant = tenant_by_slug(settings.SCAIFLOW_DEFAULT_TENANT)
-        return Principal(tenant=tenant, subject="api-token", auth_mode=AUTH_MODE_API_TOKEN), None
-
-    def authenticate_header(self, request):
-        return 'Bearer realm="scaiflow"'
-
-
-class ScaiKeyJWTAuthentication(BaseAuthentication):
-    """`Authorization: Bearer <ScaiKey JWT>`. The tenant is created on first sight."""
-
-    def authenticate(self, request):
-        token = _bearer_token(request)
-        if token is None:
-            if get_authorization_header(request):
-                raise AuthenticationFailed("Authorization header must be `Bearer <token>`")
-            return None
-        try:
-            claims = get_verifier().claims(token)
-            principal = _principal_from_claims(claims, token)
-        except InvalidToken as exc:
-            raise AuthenticationFailed(str(exc)) from None
-        return principal, token
-
-    def authenticate_header(self, request):
-        return 'Bearer realm="scaiflow"'
-
-
-def _principal_from_claims(claims: dict, token: str) -> Principal:
-    subject = claims.get("sub")
-    slug = claims.get(settings.SCAIKEY_TENANT_CLAIM)
-    roles = claims.get("roles", [])
-    if not isinstance(subject, str) or not SUBJECT_PATTERN.fullmatch(subject):
-        raise InvalidToken(
-            "token 'sub' claim must be 1 to 255 printable ASCII characters without whitespace"
-        )
-    if not isinstance(slug, str):
-        raise InvalidToken(f"token lacks the '{settings.SCAIKEY_TENANT_CLAIM}' claim")
-    if not isinstance(roles, list):
-        raise InvalidToken("token 'roles' claim must be a list")
-    try:
-        tenant = tenant_by_slug(slug)
-    except ValidationError as exc:
-        raise InvalidToken("token names an invalid tenant") from exc
-    return Principal(
-        tenant=tenant,
-        subject=subject,
-        auth_mode=AUTH_MODE_SCAIKEY,
-        roles=frozenset(
-            role for role in roles if isinstance(role, str) and ROLE_PATTERN.fullmatch(role)
-        ),
-        token=token,
-    )
-
-
-# --- Tenants by slug, cached per process -----------------------------------------------------
-
-_tenants = ExpiringLRU(TENANTS_MAX)
-
-
-def tenant_by_slug(slug: str) -> Tenant:
-    """The tenant a token names, created on first sight; a fresh instance on every call.
-
-    Only the row's values are kept, so no request sees another's related-object caches. A row
-    is kept once its transaction commits: a tenant created in a transaction that then rolls
-    back is never served from here.
-    """
-    row = _tenants.get(slug)
-    if row is not None:
-        return Tenant.from_db(*row)
-    tenant = tenant_get_or_create(slug=slug)
-    names = [field.attname for field in Tenant._meta.concrete_fields]
-    row = (tenant._state.db, names, [getattr(tenant, name) for name in names])
-    until = _tenants.clock() + TENANT_CACHE_SECONDS
-    transaction.on_commit(lambda: _tenants.put(slug, row, until=until), using=tenant._state.db)
-    return tenant
-
-
-@receiver(post_save, sender=Tenant)
-@receiver(post_delete, sender=Tenant)
-def forget_cached_tenants(**kwargs) -> None:
-    """A tenant renamed or deleted here is not served from the cache again (others: soon)."""
-    _tenants.clear()

@@ -15,7 +15,6 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
 from django.http import Http404, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -27,7 +26,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
+
+from scaiflow.core.errors import NotAuthenticated, json_error
 
 logger = logging.getLogger("scaiflow.metrics")
 
@@ -111,30 +111,15 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 UNMATCHED_ROUTE = "unmatched"
 
 
-class PendingDeployments:
-    """`scaiflow_deployments_pending`: read from the database at scrape time (one indexed
-    count), so every worker answers the same and nothing needs keeping up to date."""
-
-    def collect(self):
-        from deployments.models import Deployment, Status
-
-        gauge = GaugeMetricFamily(
-            "scaiflow_deployments_pending", "Deployment records still pending (running)."
-        )
-        try:
-            gauge.add_metric([], Deployment.objects.filter(status=Status.PENDING).count())
-        except DatabaseError:
-            # Metrics still answer while the database is down; readyz says why.
-            logger.warning("scaiflow_deployments_pending: database unavailable", exc_info=True)
-            return []
-        return [gauge]
-
-    def describe(self):
-        return []
+# Collectors read at scrape time (from the database, say), registered by the apps that own
+# what they count: in multiprocess mode they join the workers' summed metrics.
+SCRAPE_TIME_COLLECTORS: list[Any] = []
 
 
-PENDING = PendingDeployments()
-REGISTRY.register(PENDING)
+def register_scrape_time_collector(collector: Any) -> None:
+    if collector not in SCRAPE_TIME_COLLECTORS:
+        SCRAPE_TIME_COLLECTORS.append(collector)
+        REGISTRY.register(collector)
 
 
 # The children of the per-request metrics by their labels: `labels()` costs microseconds a
@@ -176,7 +161,8 @@ def exposition() -> bytes:
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=settings.PROMETHEUS_MULTIPROC_DIR)
-    registry.register(PENDING)
+    for collector in SCRAPE_TIME_COLLECTORS:
+        registry.register(collector)
     return generate_latest(registry)
 
 
@@ -184,8 +170,6 @@ def exposition() -> bytes:
 @require_GET
 def metrics_view(request) -> HttpResponse:
     """`GET /metrics`: 404 unless SCAIFLOW_METRICS_TOKEN is set, then 401 without it."""
-    from scaiflow.errors import NotAuthenticated, json_error  # errors imports the middleware
-
     token = settings.SCAIFLOW_METRICS_TOKEN
     if not token:
         raise Http404

@@ -11,7 +11,10 @@ takes the same filter; a formatter that writes record attributes of its own can 
 from __future__ import annotations
 
 import logging
+import logging.config
 import re
+
+from scaiflow.observability.context import current_log_fields, current_request_id
 
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -42,3 +45,21 @@ class EscapeControlCharacters(logging.Filter):
             # The formatted message replaces msg/args: every handler now sees one line.
             record.msg, record.args = escaped, None
         return True
+
+
+def configure_logging(config: dict) -> None:
+    """LOGGING_CONFIG: stamp the request id and the log context on every log record."""
+    make_record = logging.getLogRecordFactory()
+
+    def record_with_request_id(*args, **kwargs) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        record.request_id = current_request_id()
+        fields = current_log_fields()
+        if fields:
+            record.__dict__.update(fields)
+        return record
+
+    if not getattr(make_record, "stamps_request_id", False):
+        record_with_request_id.stamps_request_id = True
+        logging.setLogRecordFactory(record_with_request_id)
+    logging.config.dictConfig(config)

@@ -9,7 +9,7 @@ from rest_framework import pagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from scaiflow.errors import InvalidRequest, NotFound
+from scaiflow.core.errors import InvalidRequest, NotFound
 
 
 def _whole_number(raw: str, *, low: int, high: int | None = None) -> bool:

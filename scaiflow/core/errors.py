@@ -20,9 +20,8 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from flows.storage import FlowStorageError
-from scaiflow import database
-from scaiflow.middleware import current_request_id
+from scaiflow.core import database
+from scaiflow.observability.context import current_request_id
 
 logger = logging.getLogger("scaiflow.errors")
 
@@ -171,6 +170,16 @@ class FlowStorageUnavailable(ApiError):
     fix = "Try again in a moment."
 
 
+class DependencyUnavailable(Exception):
+    """A store below the API is out of reach (flow storage, say): answered as `answer`.
+
+    The layer that meets the outage raises its own subclass and logs it there, with the
+    backend's own error; the API answers with `answer`, whose message says nothing of it.
+    """
+
+    answer: type[ApiError] = ApiError
+
+
 class DatabaseUnavailable(ApiError):
     """PostgreSQL cannot be reached (down, restarting, failing over): worth a retry shortly."""
 
@@ -219,9 +228,9 @@ def translate(exc: Exception, *, auth_header: str | None = None) -> ApiError | N
         return exc
     if database.is_unavailable(exc):
         return database_unavailable(exc)
-    if isinstance(exc, FlowStorageError):
-        # Logged where it happened (flows.storage), with the backend's own error.
-        return FlowStorageUnavailable()
+    if isinstance(exc, DependencyUnavailable):
+        # Logged where it happened, with the backend's own error.
+        return exc.answer()
     if isinstance(exc, drf.ValidationError):
         fields = _field_messages(exc.detail)
         if isinstance(fields, dict):

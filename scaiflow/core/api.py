@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rest_framework import generics, serializers
 from rest_framework.permissions import BasePermission
 
-from scaiflow.auth import Principal
-from scaiflow.errors import InvalidRequest, PermissionDenied
-from scaiflow.middleware import log_context
-from tenants.models import Tenant
+from scaiflow.core.errors import InvalidRequest, PermissionDenied
+from scaiflow.identity.principal import Principal
+from scaiflow.observability.context import log_context
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 
 class IsTenantAdmin(BasePermission):

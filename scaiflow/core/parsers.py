@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework.parsers import BaseParser
 
-from scaiflow.errors import FlowTooLarge, InvalidRequest
+from scaiflow.core.errors import FlowTooLarge, InvalidRequest
 
 # Canvas flows nest a few levels; anything deeper is an attack on whatever walks it next.
 MAX_JSON_DEPTH = 64

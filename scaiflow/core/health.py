@@ -1,4 +1,10 @@
-"""Liveness and readiness probes (SPEC §3)."""
+"""Liveness and readiness probes (SPEC §3).
+
+Readiness answers 503 only when this instance cannot serve at all: the database is out of
+reach. The cache (Redis) and flow storage are parts the service rides out (SPEC §11): while one
+is down, `/readyz` answers 200 with `"status": "degraded"` and names it in `checks`, so a load
+balancer that drains on readiness does not pull every instance for an outage of a shared part.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +49,8 @@ READINESS_CHECKS: dict[str, Callable[[], None]] = {
     "cache": check_cache,
     "flow_storage": check_flow_storage,
 }
+# Without these this instance can serve nothing: their failure is a 503.
+REQUIRED = frozenset({"database"})
 
 
 @never_cache
@@ -66,11 +74,11 @@ def readyz(request):
         else:
             results[name] = "ok"
     failing = [name for name, result in results.items() if result != "ok"]
-    if failing:
+    if REQUIRED.intersection(failing):
         detail = {
             "error": "not_ready",
             "message": f"{', '.join(failing)} unreachable",
             "checks": results,
         }
         return JsonResponse({"detail": detail}, status=503)
-    return JsonResponse({"status": "ok", "checks": results})
+    return JsonResponse({"status": "degraded" if failing else "ok", "checks": results})

@@ -33,6 +33,7 @@ from deployments.models import CoreAction, Deployment, Status
 from flows.models import Flow
 from flows.services import flow_compile, flow_compile_content
 from scaiflow.core.database import UNAVAILABLE, wait_for_database
+from scaiflow.core.database import is_unavailable as is_database_unavailable
 from scaiflow.core.errors import ApiError, database_unavailable, internal_error
 from scaiflow.identity.principal import Principal
 from scaiflow.observability import metrics, tracing
@@ -250,6 +251,9 @@ def execute(
         run.finish(status, error.as_detail())
         raise
     except UNAVAILABLE as exc:
+        if not is_database_unavailable(exc):
+            # A deadlock or a statement timeout: a failure of its own, not an outage.
+            raise _failed_unexpectedly(run) from None
         # The database went away mid-deploy (and did not come back within the record's wait).
         # Close the record if it can be written now; else it stays pending and is closed as
         # `deploy_abandoned` later, with the Core id it holds, so no Core is made twice.
@@ -271,13 +275,18 @@ def execute(
             )
         raise error from None
     except Exception:
-        logger.exception("deployment %s failed unexpectedly", deployment.pk)
-        error = internal_error()
-        error.extra["deployment_id"] = deployment.pk
-        run.finish(Status.FAILED, error.as_detail())
-        raise error from None
+        raise _failed_unexpectedly(run) from None
     run.finish(Status.SUCCEEDED)
     return deployment
+
+
+def _failed_unexpectedly(run: Run) -> ApiError:
+    """The record of a deploy that met a bug closed as failed, its traceback logged."""
+    logger.exception("deployment %s failed unexpectedly", run.deployment.pk)
+    error = internal_error()
+    error.extra["deployment_id"] = run.deployment.pk
+    run.finish(Status.FAILED, error.as_detail())
+    return error
 
 
 def _publish_settings(

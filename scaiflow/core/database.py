@@ -18,9 +18,18 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 
 logger = logging.getLogger("scaiflow.database")
 
-# What a lost or refused connection raises (psycopg's errors, as Django wraps them). SQLite's
-# "database is locked" is an OperationalError too: equally a moment to wait, not a bug.
+# The classes a lost or refused connection raises (psycopg's errors, as Django wraps them). They
+# are caught as these, then told apart by `is_unavailable`: a deadlock, a statement timeout or
+# SQLite's "no such table" are OperationalErrors too, but bugs or conflicts, not an outage.
 UNAVAILABLE = (OperationalError, InterfaceError)
+# PostgreSQL's SQLSTATEs of a connection that failed or a server going away: class 08
+# (connection exception), and 57P01-57P03 (admin shutdown, crash shutdown, cannot connect now,
+# as a server starting up or failing over answers).
+_CONNECTION_SQLSTATE_CLASS = "08"
+_SERVER_GOING_AWAY = frozenset({"57P01", "57P02", "57P03"})
+# SQLite's result codes of a database busy with another writer or that cannot be opened:
+# SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CANTOPEN.
+_SQLITE_WAIT_CODES = frozenset({5, 6, 14})
 # What the 503 suggests: about as long as a PostgreSQL restart or a fail-over takes.
 RETRY_AFTER_SECONDS = 5
 RETRY_INTERVAL_SECONDS = 0.25
@@ -29,7 +38,30 @@ T = TypeVar("T")
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    return isinstance(exc, UNAVAILABLE)
+    """Whether `exc` says the database is out of reach, rather than that a statement failed.
+
+    An InterfaceError is a connection already closed. An OperationalError counts only when the
+    driver's error is a connection failure: psycopg's without a SQLSTATE (refused before the
+    server answered, or the connection dropped) or with a connection SQLSTATE; SQLite's busy,
+    locked or cannot-open codes. A deadlock, a statement timeout or a missing table is not an
+    outage: it stays an error of its own, answered 500 with its traceback logged.
+    """
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__ or exc
+    sqlite_code = getattr(cause, "sqlite_errorcode", None)
+    if sqlite_code is not None:
+        return sqlite_code & 0xFF in _SQLITE_WAIT_CODES
+    if type(cause).__module__.startswith("sqlite3"):
+        return False
+    sqlstate = getattr(cause, "sqlstate", None)
+    return (
+        sqlstate is None
+        or sqlstate.startswith(_CONNECTION_SQLSTATE_CLASS)
+        or sqlstate in _SERVER_GOING_AWAY
+    )
 
 
 def describe(exc: BaseException) -> str:
@@ -52,8 +84,12 @@ def wait_for_database(write: Callable[[], T], *, seconds: float) -> T:
     while True:
         try:
             return write()
-        except UNAVAILABLE:
-            if connection.in_atomic_block or time.monotonic() >= deadline:
+        except UNAVAILABLE as exc:
+            if (
+                not is_unavailable(exc)
+                or connection.in_atomic_block
+                or time.monotonic() >= deadline
+            ):
                 raise
             # The broken connection is dropped; the next query opens a new one.
             with contextlib.suppress(DatabaseError):

@@ -5,6 +5,7 @@ Django's `execute_wrapper`); tests/reliability stops a real PostgreSQL."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from django.db import OperationalError, connection
 
@@ -115,3 +116,30 @@ def test_an_outage_longer_than_both_writes_still_makes_no_second_core(
     record.refresh_from_db()
     assert (record.status, record.core_id) == (Status.FAILED, "core_first")
     assert record.error_code == "deploy_abandoned"
+
+
+class Deadlock(Outage):
+    """The Core step's write meets a deadlock: a failed statement, not a database gone away."""
+
+    def __call__(self, execute, sql, params, many, context):
+        try:
+            return super().__call__(execute, sql, params, many, context)
+        except OperationalError:
+            deadlock = psycopg.errors.DeadlockDetected("deadlock detected")
+            raise OperationalError("deadlock detected") from deadlock
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deadlock_mid_deploy_is_an_internal_error_with_its_traceback(
+    acme_user, flow, upstream, caplog
+):
+    """Not `database_unavailable` (a retry would not help) and not a record left pending."""
+    grid_accepts(upstream, core_id="core_deadlocked")
+    with connection.execute_wrapper(Deadlock(times=1)):
+        response = deploy(acme_user, flow)
+    assert response.status_code == 500, response.content
+    detail = response.json()["detail"]
+    assert detail["error"] == "internal_error" and detail["deployment_id"]
+    record = Deployment.objects.get(pk=detail["deployment_id"])
+    assert (record.status, record.error_code) == (Status.FAILED, "internal_error")
+    assert [r for r in caplog.records if r.exc_info], "its traceback is logged"

@@ -33,9 +33,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(client, db, monkeypatch)
 
 
 @pytest.mark.parametrize("part", ["cache", "flow_storage"])
-def test_readyz_is_degraded_not_503_when_a_part_it_rides_out_is_down(
-    client, db, monkeypatch, part
-):
+def test_readyz_is_degraded_not_503_when_a_part_it_rides_out_is_down(client, db, monkeypatch, part):
     """A load balancer draining on readiness must not pull every instance for a Redis or S3
     outage that the service rides out (SPEC §3)."""
     monkeypatch.setitem(health.READINESS_CHECKS, part, _broken)

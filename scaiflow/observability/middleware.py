@@ -16,7 +16,7 @@ import uuid
 from scaiflow.observability import metrics
 from scaiflow.observability.context import log_fields_var, request_id_var
 
-_ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 access_logger = logging.getLogger("scaiflow.access")
 
 
@@ -26,7 +26,7 @@ class RequestIDMiddleware:
 
     def __call__(self, request):
         sent = request.headers.get("X-Request-ID", "")
-        request.request_id = sent if _ACCEPTABLE_ID.match(sent) else uuid.uuid4().hex
+        request.request_id = sent if _ACCEPTABLE_ID.fullmatch(sent) else uuid.uuid4().hex
         token = request_id_var.set(request.request_id)
         fields_token = log_fields_var.set({})
         try:

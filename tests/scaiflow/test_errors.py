@@ -122,7 +122,9 @@ class TestRequestId:
         response = acme_user.get("/api/v1/tenants/me", HTTP_X_REQUEST_ID="abc-123")
         assert response["X-Request-ID"] == "abc-123"
 
-    @pytest.mark.parametrize("sent", [None, "", "x" * 200, "has spaces", "new\nline"])
+    @pytest.mark.parametrize(
+        "sent", [None, "", "x" * 200, "has spaces", "new\nline", "trailing-newline\n"]
+    )
     def test_generated_when_absent_or_unacceptable(self, acme_user, sent):
         extra = {} if sent is None else {"HTTP_X_REQUEST_ID": sent}
         response = acme_user.get("/api/v1/tenants/me", **extra)

@@ -178,6 +178,7 @@ def metrics_view(request) -> HttpResponse:
         return json_error(
             NotAuthenticated(
                 "Send SCAIFLOW_METRICS_TOKEN as a bearer token.",
+                fix="Send `Authorization: Bearer <the metrics token>` (SCAIFLOW_METRICS_TOKEN).",
                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
             )
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from django.db import OperationalError, connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from deployments import events
@@ -77,7 +78,10 @@ class TestEndpoint:
         extra = {"HTTP_AUTHORIZATION": header} if header else {}
         response = client.get("/metrics", **extra)
         assert response.status_code == 401
-        assert response.json()["detail"]["error"] == "not_authenticated"
+        detail = response.json()["detail"]
+        assert detail["error"] == "not_authenticated"
+        # It asks for the metrics token, not a ScaiKey JWT (which /metrics does not take).
+        assert "SCAIFLOW_METRICS_TOKEN" in detail["fix"] and "JWT" not in detail["fix"]
         assert METRICS_TOKEN not in response.content.decode()
 
     def test_prometheus_text_with_the_pending_gauge(self, client, metrics_on, flow):
@@ -90,6 +94,25 @@ class TestEndpoint:
         assert families["scaiflow_deployments_pending"].samples[0].value == 1
         assert "scaiflow_deploys" in families
         assert "no-cache" in response["Cache-Control"]
+
+    def test_a_database_outage_is_one_log_line_not_a_traceback_per_scrape(
+        self, client, metrics_on, flow, caplog
+    ):
+        def refuse(execute, sql, params, many, context):
+            raise OperationalError("connection refused")
+
+        def scrape():
+            response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
+            assert response.status_code == 200
+            return response.content.decode()
+
+        with connection.execute_wrapper(refuse):
+            texts = [scrape() for _ in range(3)]
+        assert all("scaiflow_deployments_pending" not in text for text in texts)
+        lines = [r for r in caplog.records if r.name == "scaiflow.metrics"]
+        assert [r.levelname for r in lines] == ["WARNING"]
+        assert lines[0].exc_info is None
+        assert "scaiflow_deployments_pending 0.0" in scrape()  # back, without a restart
 
 
 class TestDeployCounters:

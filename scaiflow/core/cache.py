@@ -12,8 +12,15 @@ the compile cache go on working per process, as they do in development. One WARN
 when the outage starts (not one per request, and no traceback), one INFO line when it ends.
 Redis is tried again at most every `RETRY_SECONDS`; the first call that reaches it ends the
 outage: shared behaviour resumes without a restart, and the local copy is dropped so no stale
-lock or entry of the outage outlives it. redis-py's own retries (ten, with backoff, by
-default) are cut to one, so a dead Redis costs a refused connection, not seconds, per call.
+lock or entry of the outage outlives it.
+
+What an outage costs a caller: redis-py's own retries (ten, with backoff, by default) are cut to
+one. A Redis that refuses connections (stopped, restarted) costs the callers that try it two
+refused connections, well under a millisecond. A Redis host that does not answer at all (a
+network partition, a host gone) costs each caller that tries it two socket timeouts, 2 s with
+the default SOCKET_TIMEOUT_SECONDS (CACHE_URL's options override it): the first caller after each
+RETRY_SECONDS, and every caller that reaches Redis in the same moment, waits that long before
+the fallback answers; the callers in between are answered by the fallback at once.
 
 django-redis's IGNORE_EXCEPTIONS was the other candidate; it answers every failed call with a
 miss (`add` included, so no single-flight lock would ever be held) and logs each failure with
@@ -28,6 +35,7 @@ import logging
 import threading
 import time
 
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient as DjangoRedisCacheClient
@@ -41,12 +49,6 @@ logger = logging.getLogger("scaiflow.cache")
 RETRY_SECONDS = 1.0
 # A call must not wait long on a Redis that does not answer (CACHE_URL options override these).
 SOCKET_TIMEOUT_SECONDS = 1.0
-# The operations of Django's Redis backend; BaseCache builds the others (get_or_set, decr, the
-# async ones) on these.
-OPERATIONS = (
-    "add", "get", "set", "touch", "delete", "get_many", "has_key", "incr", "set_many",
-    "delete_many", "clear",
-)  # fmt: skip
 
 
 class RedisCacheClient(DjangoRedisCacheClient):
@@ -99,12 +101,49 @@ class RedisCache(DjangoRedisCache):
         """Reach Redis itself, never the fallback (readiness); raises when it is down."""
         self._cache.get_client(write=True).ping()
 
-    def _call(self, name: str, *args, **kwargs):
+    # Every operation of Django's Redis backend, each answered by the fallback during an outage.
+    # BaseCache builds the others (get_or_set, decr, the async ones) on these.
+
+    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call(super().add, self._fallback.add, key, value, timeout, version)
+
+    def get(self, key, default=None, version=None):
+        return self._call(super().get, self._fallback.get, key, default, version)
+
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call(super().set, self._fallback.set, key, value, timeout, version)
+
+    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call(super().touch, self._fallback.touch, key, timeout, version)
+
+    def delete(self, key, version=None):
+        return self._call(super().delete, self._fallback.delete, key, version)
+
+    def get_many(self, keys, version=None):
+        return self._call(super().get_many, self._fallback.get_many, keys, version)
+
+    def has_key(self, key, version=None):
+        return self._call(super().has_key, self._fallback.has_key, key, version)
+
+    def incr(self, key, delta=1, version=None):
+        return self._call(super().incr, self._fallback.incr, key, delta, version)
+
+    def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call(super().set_many, self._fallback.set_many, data, timeout, version)
+
+    def delete_many(self, keys, version=None):
+        return self._call(super().delete_many, self._fallback.delete_many, keys, version)
+
+    def clear(self):
+        return self._call(super().clear, self._fallback.clear)
+
+    def _call(self, on_redis, on_fallback, *args):
+        """`on_redis(*args)`, or `on_fallback(*args)` while Redis is out of reach."""
         outage = self._outage
         if outage.down and time.monotonic() < outage.retry_at:
-            return getattr(self._fallback, name)(*args, **kwargs)
+            return on_fallback(*args)
         try:
-            result = getattr(super(), name)(*args, **kwargs)
+            result = on_redis(*args)
         except RedisError as exc:
             with outage.lock:
                 outage.retry_at = time.monotonic() + RETRY_SECONDS
@@ -115,7 +154,7 @@ class RedisCache(DjangoRedisCache):
                     "until it answers again",
                     type(exc).__name__,
                 )
-            return getattr(self._fallback, name)(*args, **kwargs)
+            return on_fallback(*args)
         if outage.down:
             with outage.lock:
                 ended, outage.down = outage.down, False
@@ -123,15 +162,3 @@ class RedisCache(DjangoRedisCache):
                 self._fallback.clear()
                 logger.info("cache reachable again: caches and the deploy throttle are shared")
         return result
-
-
-def _guarded(name: str):
-    def operation(self, *args, **kwargs):
-        return self._call(name, *args, **kwargs)
-
-    operation.__name__ = name
-    return operation
-
-
-for _name in OPERATIONS:
-    setattr(RedisCache, _name, _guarded(_name))

@@ -106,17 +106,18 @@ def audit_archive(
         return ArchiveResult(key=None, count=sum(per_tenant.values()), per_tenant=per_tenant)
 
     digest, per_tenant, tenant_ids = hashlib.sha256(), Counter(), {}
+    count = 0  # one running count: summing `per_tenant` on every row costs rows times tenants
     with tempfile.TemporaryFile() as spool:
         with gzip.GzipFile(fileobj=spool, mode="wb") as archive:
             for row in _entries_before(before):
                 line = _line(row)
                 archive.write(line)
                 digest.update(line)
+                count += 1
                 per_tenant[row["tenant__slug"]] += 1
                 tenant_ids[row["tenant__slug"]] = row["tenant_id"]
-                if on_progress is not None and sum(per_tenant.values()) % _BATCH == 0:
-                    on_progress("written", sum(per_tenant.values()))
-        count = sum(per_tenant.values())
+                if on_progress is not None and count % _BATCH == 0:
+                    on_progress("written", count)
         if count == 0:
             return ArchiveResult(key=None, count=0)
         spool.seek(0)

@@ -74,7 +74,8 @@ class _Cursor:
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-_CURSOR_PK = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Used with fullmatch: `^…$` with match would accept a final newline.
+_CURSOR_PK = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MAX_CURSOR_LENGTH = 200
 
 
@@ -164,7 +165,7 @@ class KeysetPagination(PageNumberPagination):
             created_at = datetime.fromisoformat(moment)
             if direction not in ("n", "p") or created_at.tzinfo is None:
                 raise ValueError
-            if not _CURSOR_PK.match(pk):
+            if not _CURSOR_PK.fullmatch(pk):
                 raise ValueError
             if isinstance(model._meta.pk, models.IntegerField):
                 pk = int(pk)

@@ -61,6 +61,32 @@ def test_the_error_code_filter_offers_the_codes_without_reading_the_table(admin_
     assert other.pk in listed(admin_client, DEPLOYMENTS, error_code="scaicore_publish_failed")
 
 
+# SPEC §4's error matrix, and what else a deploy's record is closed with.
+DEPLOY_ENDINGS = [
+    "compile_error",
+    "not_found",
+    "deploy_in_progress",
+    "missing_scaigrid_credentials",
+    "scaiqueue_auth",
+    "scaiqueue_provision_failed",
+    "scaicore_create_failed",
+    "scaicore_publish_failed",
+    "scaicore_unpublish_failed",
+    "scaivault_unavailable",
+    "flow_storage_unavailable",
+    "deploy_abandoned",
+    "database_unavailable",
+    "internal_error",
+]
+
+
+def test_the_error_code_filter_offers_only_what_a_deploy_can_end_with(admin_client):
+    offered = re.findall(r'href="\?error_code=([a-z_]+)"', listed(admin_client, DEPLOYMENTS))
+    assert sorted(offered) == sorted(DEPLOY_ENDINGS)
+    for code in ("method_not_allowed", "not_acceptable", "not_authenticated", "throttled"):
+        assert code not in offered
+
+
 def test_audit_search_is_by_exact_target_actor_or_request_id(admin_client, acme_flow):
     row = 'class="field-target">' + acme_flow.public_id
     assert row in listed(admin_client, AUDIT, q=acme_flow.public_id)

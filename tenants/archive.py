@@ -22,8 +22,9 @@ from datetime import datetime
 
 from django.core.files import File
 from django.core.files.storage import storages
-from django.db.models import Count, Q
+from django.db.models import Count
 
+from scaiflow.core.keyset import keyset_beyond
 from tenants.audit import audit_record
 from tenants.models import AuditEntry, AuditKind, Tenant
 
@@ -55,9 +56,7 @@ def _entries_before(before: datetime) -> Iterator[dict]:
     while True:
         batch = old
         if after is not None:
-            at, pk = after
-            later = Q(created_at__gt=at) | Q(created_at=at, id__gt=pk)
-            batch = old.filter(later, created_at__gte=at)
+            batch = old.filter(keyset_beyond(*after, older=False))
         rows = list(batch[:_BATCH])
         if not rows:
             return

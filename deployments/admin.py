@@ -17,7 +17,7 @@ from deployments.services import (
     retry_publish_refusal,
 )
 from flows.models import Flow
-from scaiflow.admin import LargeTableAdmin
+from scaiflow.admin import LargeTableAdmin, ReadOnlyAdmin
 from scaiflow.core.errors import ApiError
 from tenants.admin_scope import ObjectActionsAdmin, TenantListFilter, TenantScopedAdmin
 
@@ -80,7 +80,9 @@ def deploy_again(request, queryset, service, verb: str) -> None:
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(LargeTableAdmin, ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
+class DeploymentAdmin(
+    ReadOnlyAdmin, LargeTableAdmin, ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin
+):
     # Its actions also appear as buttons on the change page.
     change_form_template = "admin/change_form_with_actions.html"
     list_display = (
@@ -161,15 +163,6 @@ class DeploymentAdmin(LargeTableAdmin, ObjectActionsAdmin, TenantScopedAdmin, ad
         if name == "redeploy":
             return obj.flow_id is not None and obj.flow_version is not None
         return True
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Status", ordering="status")
     def badge(self, deployment: Deployment) -> str:

@@ -24,10 +24,8 @@ per operation and its share of the operation's CPU time (median of the "on" roun
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.deploy import flow_content  # noqa: E402
+from bench.devstack_setup import django_on_devstack  # noqa: E402
 
 
 @contextmanager
@@ -127,48 +126,21 @@ def main() -> None:
     parser.add_argument("--polls", type=int, default=500, help="events polls per round")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="scaiflow-bench-"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
-    os.environ.setdefault("SCAIFLOW_DEPLOY_RATE", "1000000/min")
-    os.environ.setdefault("SCAIFLOW_DEPLOY_TENANT_RATE", "1000000/min")
-    os.environ.setdefault("SCAIFLOW_METRICS_TOKEN", "bench")
-
-    from devstack.server import Devstack
-
-    stack = Devstack().start()
-    env = stack.env()
-    del env["SCAIGRID_API_KEY"]  # deploy with the caller's JWT, as production does
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
+    bench = django_on_devstack(SCAIFLOW_METRICS_TOKEN="bench")  # noqa: S106 - /metrics on
     # Only warnings: an access line per request would measure the terminal.
     import logging
 
     logging.getLogger("scaiflow.access").setLevel(logging.WARNING)
     from django.conf import settings
-    from django.core.management import call_command
     from django.test import Client
 
     from flows.services import flow_create
     from tenants.models import Tenant
 
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "flows": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": workdir / "flows"},
-        },
-    }
-    call_command("migrate", verbosity=0, interactive=False)
-    token = stack.signing.mint(tenant="acme", sub="bench", roles=(), ttl=3600, scopes=None,
-                               claims=None)  # fmt: skip
     tenant = Tenant.objects.get_or_create(slug="acme")[0]
     content = flow_content(20)
     flow = flow_create(tenant=tenant, name=content["name"], content=content, actor="bench")
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {bench.token}")
     deploy_url = f"/api/v1/flows/{flow.public_id}/deploy"
 
     def deploy():
@@ -200,7 +172,7 @@ def main() -> None:
             cpu = statistics.median(c for _, c in results["on"][what]) / 1000
             share[what] = (len(calls), cost * 1e6, cost / cpu)
     finally:
-        stack.stop()
+        bench.stop()
 
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     print(f"database: {engine}; {args.rounds} rounds of each, alternating; per round "

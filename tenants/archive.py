@@ -88,6 +88,33 @@ def _delete(ids: list[int]) -> int:
     return AuditEntry.objects.filter(id__in=ids).delete()[0]
 
 
+def _verify(storage, key: str, *, count: int, sha256: str) -> None:
+    """The object holds every line, byte for byte, before a single row goes."""
+    check, lines = hashlib.sha256(), 0
+    for line in _read_back(storage, key):
+        check.update(line)
+        lines += 1
+    if lines != count or check.hexdigest() != sha256:
+        raise ArchiveVerifyError(
+            f"{key} read back {lines} entries, not the {count} written; nothing was deleted"
+        )
+
+
+def _delete_archived(storage, key: str, on_progress: Callable[[str, int], None] | None) -> int:
+    """Delete exactly the entries the object holds, by the ids read back from it, in batches."""
+    deleted, ids = 0, []
+    for line in _read_back(storage, key):
+        ids.append(json.loads(line)["id"])
+        if len(ids) == _BATCH:
+            deleted += _delete(ids)
+            ids = []
+            if on_progress is not None:
+                on_progress("deleted", deleted)
+    if ids:
+        deleted += _delete(ids)
+    return deleted
+
+
 def audit_archive(
     *,
     before: datetime,
@@ -124,27 +151,8 @@ def audit_archive(
         wanted = f"{ARCHIVE_PREFIX}/before-{stamp}-{secrets.token_hex(4)}.jsonl.gz"
         key = storage.save(wanted, File(spool))
 
-    # Verify: the object holds every line, byte for byte, before a single row goes.
-    check, lines = hashlib.sha256(), 0
-    for line in _read_back(storage, key):
-        check.update(line)
-        lines += 1
-    if lines != count or check.hexdigest() != digest.hexdigest():
-        raise ArchiveVerifyError(
-            f"{key} read back {lines} entries, not the {count} written; nothing was deleted"
-        )
-
-    deleted, ids = 0, []
-    for line in _read_back(storage, key):
-        ids.append(json.loads(line)["id"])
-        if len(ids) == _BATCH:
-            deleted += _delete(ids)
-            ids = []
-            if on_progress is not None:
-                on_progress("deleted", deleted)
-    if ids:
-        deleted += _delete(ids)
-
+    _verify(storage, key, count=count, sha256=digest.hexdigest())
+    deleted = _delete_archived(storage, key, on_progress)
     for tenant in Tenant.objects.filter(pk__in=tenant_ids.values()).order_by("slug"):
         audit_record(
             tenant=tenant,

@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.admin.conftest import make_deployment
+from tests.docs.test_doc_coverage import SPEC_DEPLOY_MATRIX
 
 DEPLOYMENTS = "/admin/deployments/deployment/"
 AUDIT = "/admin/tenants/auditentry/"
@@ -61,23 +62,13 @@ def test_the_error_code_filter_offers_the_codes_without_reading_the_table(admin_
     assert other.pk in listed(admin_client, DEPLOYMENTS, error_code="scaicore_publish_failed")
 
 
-# SPEC §4's error matrix, and what else a deploy's record is closed with.
-DEPLOY_ENDINGS = [
-    "compile_error",
-    "not_found",
-    "deploy_in_progress",
-    "missing_scaigrid_credentials",
-    "scaiqueue_auth",
-    "scaiqueue_provision_failed",
-    "scaicore_create_failed",
-    "scaicore_publish_failed",
-    "scaicore_unpublish_failed",
-    "scaivault_unavailable",
-    "flow_storage_unavailable",
+# SPEC §4's error matrix but for the refusal answered before any record is written, and what
+# else a deploy's record is closed with.
+DEPLOY_ENDINGS = SPEC_DEPLOY_MATRIX - {"idempotency_key_reused"} | {
     "deploy_abandoned",
     "database_unavailable",
     "internal_error",
-]
+}
 
 
 def test_the_error_code_filter_offers_only_what_a_deploy_can_end_with(admin_client):

@@ -26,15 +26,15 @@ Runs standalone, on a temporary SQLite database unless DATABASE_URL is set:
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.devstack_setup import django_on_devstack  # noqa: E402
 
 
 def flow_content(nodes: int) -> dict:
@@ -127,50 +127,24 @@ def main() -> None:
     parser.add_argument("--nodes", default="20,200", help="flow sizes, comma-separated")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="scaiflow-bench-"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
-    os.environ.setdefault("SCAIFLOW_DEPLOY_RATE", "100000/min")
-    os.environ.setdefault("SCAIFLOW_DEPLOY_TENANT_RATE", "100000/min")
-
-    from devstack.server import Devstack
-
-    stack = Devstack().start()
-    env = stack.env()
-    del env["SCAIGRID_API_KEY"]  # deploy with the caller's JWT, as production does
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
+    bench = django_on_devstack()
     from django.conf import settings
-    from django.core.management import call_command
 
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "flows": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": workdir / "flows"},
-        },
-    }
-    call_command("migrate", verbosity=0, interactive=False)
-    token = stack.signing.mint(tenant="acme", sub="bench", roles=(), ttl=3600, scopes=None,
-                               claims=None)  # fmt: skip
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    print(f"database: {engine}; {args.deploys} deploys per flow size; devstack {stack.url}")
+    print(f"database: {engine}; {args.deploys} deploys per flow size; devstack {bench.stack.url}")
     print(f"{'nodes':>5}  {'case':<11}  {'own p50':>8}  {'own p95':>8}  {'cpu p50':>8}  "
           f"{'cpu p95':>8}  {'total p50':>9}  {'upstream p50':>12}  queries/deploy")  # fmt: skip
     try:
         for nodes in (int(n) for n in args.nodes.split(",")):
             for new_versions in (False, True):
-                r = run(nodes, args.deploys, token, new_versions=new_versions)
+                r = run(nodes, args.deploys, bench.token, new_versions=new_versions)
                 queries = ", ".join(str(q) for q in r["queries"])
                 times = "  ".join(f"{r[k]:>6.1f}ms" for k in ("own_p50", "own_p95", "cpu_p50",
                                                              "cpu_p95"))  # fmt: skip
                 print(f"{r['nodes']:>5}  {r['case']:<11}  {times}  {r['total_p50']:>7.1f}ms  "
                       f"{r['upstream_p50']:>10.1f}ms  {queries}")  # fmt: skip
     finally:
-        stack.stop()
+        bench.stop()
 
 
 if __name__ == "__main__":

@@ -18,17 +18,26 @@ last pass measures the cost directly: it keeps the recording calls one deploy an
 make (with their arguments), replays them alone thousands of times, and gives their CPU time
 per operation and its share of the operation's CPU time (median of the "on" rounds).
 
+Last, multiprocess mode (gunicorn's PROMETHEUS_MULTIPROC_DIR, where each value is written to a
+memory-mapped file): an events poll's recording calls are replayed alone, 50,000 times, in two
+fresh processes (prometheus-client picks its value store when imported), one without it and
+one with it naming a temporary directory, removed after: the files go nowhere else.
+
     .venv/bin/python bench/metrics.py [--rounds 20] [--deploys 25] [--polls 500]
+                                      [--multiprocess-polls 50000]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.deploy import flow_content  # noqa: E402
+from bench.devstack_setup import BenchStack, django_on_devstack  # noqa: E402
 
 
 @contextmanager
@@ -120,55 +130,22 @@ def timed(count: int, send) -> tuple[float, float]:
     return count / wall, (time.thread_time() - started_cpu) * 1000 / count
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=20, help="rounds of each, alternating")
-    parser.add_argument("--deploys", type=int, default=25, help="deploys per round")
-    parser.add_argument("--polls", type=int, default=500, help="events polls per round")
-    args = parser.parse_args()
-
-    workdir = Path(tempfile.mkdtemp(prefix="scaiflow-bench-"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
-    os.environ.setdefault("SCAIFLOW_DEPLOY_RATE", "1000000/min")
-    os.environ.setdefault("SCAIFLOW_DEPLOY_TENANT_RATE", "1000000/min")
-    os.environ.setdefault("SCAIFLOW_METRICS_TOKEN", "bench")
-
-    from devstack.server import Devstack
-
-    stack = Devstack().start()
-    env = stack.env()
-    del env["SCAIGRID_API_KEY"]  # deploy with the caller's JWT, as production does
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
+def api_operations(bench: BenchStack) -> tuple[Callable[[], None], Callable[[], None]]:
+    """(deploy, poll): a redeploy of one 20-node flow and a poll of its live events, through
+    the API; the flow's Core is made and its events are cached before they are returned."""
     # Only warnings: an access line per request would measure the terminal.
     import logging
 
     logging.getLogger("scaiflow.access").setLevel(logging.WARNING)
-    from django.conf import settings
-    from django.core.management import call_command
     from django.test import Client
 
     from flows.services import flow_create
     from tenants.models import Tenant
 
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "flows": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": workdir / "flows"},
-        },
-    }
-    call_command("migrate", verbosity=0, interactive=False)
-    token = stack.signing.mint(tenant="acme", sub="bench", roles=(), ttl=3600, scopes=None,
-                               claims=None)  # fmt: skip
     tenant = Tenant.objects.get_or_create(slug="acme")[0]
     content = flow_content(20)
     flow = flow_create(tenant=tenant, name=content["name"], content=content, actor="bench")
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {bench.token}")
     deploy_url = f"/api/v1/flows/{flow.public_id}/deploy"
 
     def deploy():
@@ -183,26 +160,64 @@ def main() -> None:
 
     deploy()  # creates the Core
     poll()
-    results = {mode: {"deploy": [], "events": []} for mode in ("on", "off")}
-    share = {}
-    try:
-        for round_ in range(args.rounds):
-            for mode in ("on", "off") if round_ % 2 == 0 else ("off", "on"):
-                with metrics_off() if mode == "off" else _nothing():
-                    results[mode]["deploy"].append(timed(args.deploys, deploy))
-                    results[mode]["events"].append(timed(args.polls, poll))
-        # What one operation records, replayed alone: its cost, against the operation's CPU.
-        for what, send in (("deploy", deploy), ("events", poll)):
-            calls = []
-            with recording_calls(calls):
-                send()
-            cost = replayed_cost(calls)
-            cpu = statistics.median(c for _, c in results["on"][what]) / 1000
-            share[what] = (len(calls), cost * 1e6, cost / cpu)
-    finally:
-        stack.stop()
+    return deploy, poll
 
-    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+
+def on_and_off(args, deploy, poll) -> tuple[dict, dict]:
+    """The rounds, alternating on and off, then the recording calls replayed alone:
+    (results[mode][what] = [(ops/s, CPU ms/op)], share[what] = (calls, µs, share))."""
+    results = {mode: {"deploy": [], "events": []} for mode in ("on", "off")}
+    for round_ in range(args.rounds):
+        for mode in ("on", "off") if round_ % 2 == 0 else ("off", "on"):
+            with metrics_off() if mode == "off" else _nothing():
+                results[mode]["deploy"].append(timed(args.deploys, deploy))
+                results[mode]["events"].append(timed(args.polls, poll))
+    # What one operation records, replayed alone: its cost, against the operation's CPU.
+    share = {}
+    for what, send in (("deploy", deploy), ("events", poll)):
+        calls = []
+        with recording_calls(calls):
+            send()
+        cost = replayed_cost(calls)
+        cpu = statistics.median(c for _, c in results["on"][what]) / 1000
+        share[what] = (len(calls), cost * 1e6, cost / cpu)
+    return results, share
+
+
+def replayed_poll_calls(repeat: int) -> dict:
+    """In this (fresh) process: an events poll's recording calls, replayed `repeat` times."""
+    bench = django_on_devstack(SCAIFLOW_METRICS_TOKEN="bench")  # noqa: S106 - /metrics on
+    try:
+        _, poll = api_operations(bench)
+        calls = []
+        with recording_calls(calls):
+            poll()
+        return {"calls": len(calls), "seconds": replayed_cost(calls, repeat)}
+    finally:
+        bench.stop()
+
+
+def multiprocess_cost(repeat: int, environ: dict[str, str]) -> dict[str, dict]:
+    """An events poll's recording calls replayed `repeat` times, each mode in a fresh process
+    (prometheus-client picks its value store on import): without PROMETHEUS_MULTIPROC_DIR,
+    and with it naming a temporary directory, removed after (its `*.db` files with it)."""
+    measured = {}
+    for mode in ("single", "multiprocess"):
+        env = {k: v for k, v in environ.items() if k.upper() != "PROMETHEUS_MULTIPROC_DIR"}
+        with tempfile.TemporaryDirectory(prefix="scaiflow-metrics-") as directory:
+            if mode == "multiprocess":
+                env["PROMETHEUS_MULTIPROC_DIR"] = directory
+            command = [sys.executable, str(Path(__file__).resolve()), "--replay-polls", str(repeat)]
+            done = subprocess.run(  # noqa: S603 - this script
+                command, env=env, cwd=ROOT, capture_output=True, text=True, check=False
+            )
+        if done.returncode != 0:
+            raise SystemExit(f"the {mode} pass failed:\n{done.stderr[-2000:]}")
+        measured[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+    return measured
+
+
+def report(args, engine: str, results: dict, share: dict, multiprocess: dict) -> None:
     print(f"database: {engine}; {args.rounds} rounds of each, alternating; per round "
           f"{args.deploys} deploys and {args.polls} events polls")  # fmt: skip
     print(f"{'':<8}  {'off ops/s':>9}  {'on ops/s':>9}  {'change':>7}  "
@@ -217,6 +232,42 @@ def main() -> None:
               f"{(on_rate / off_rate - 1) * 100:>+6.1f}%  {off_cpu:>8.3f}ms  {on_cpu:>8.3f}ms  "
               f"{(on_cpu / off_cpu - 1) * 100:>+6.1f}%  {share[what][0]:>5}  "
               f"{share[what][1]:>6.1f} µs  {share[what][2] * 100:>5.2f}%")  # fmt: skip
+    each = {mode: m["seconds"] * 1e6 / m["calls"] for mode, m in multiprocess.items()}
+    change = (each["multiprocess"] / each["single"] - 1) * 100
+    print(f"multiprocess mode (PROMETHEUS_MULTIPROC_DIR, a temporary directory): an events "
+          f"poll's {multiprocess['multiprocess']['calls']} recording calls, replayed "
+          f"{args.multiprocess_polls} times in a fresh process, took "
+          f"{each['multiprocess']:.1f} µs each against {each['single']:.1f} µs without it "
+          f"({change:+.0f}%; process CPU time)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20, help="rounds of each, alternating")
+    parser.add_argument("--deploys", type=int, default=25, help="deploys per round")
+    parser.add_argument("--polls", type=int, default=500, help="events polls per round")
+    parser.add_argument(
+        "--multiprocess-polls", type=int, default=50_000,
+        help="replays of a poll's recording calls, with and without multiprocess mode",
+    )  # fmt: skip
+    # One pass of the multiprocess comparison, run by this script in a fresh process.
+    parser.add_argument("--replay-polls", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.replay_polls:
+        print(json.dumps(replayed_poll_calls(args.replay_polls)))
+        return
+
+    environ = dict(os.environ)  # for the fresh processes: before the set-up adds to it
+    bench = django_on_devstack(SCAIFLOW_METRICS_TOKEN="bench")  # noqa: S106 - /metrics on
+    try:
+        results, share = on_and_off(args, *api_operations(bench))
+    finally:
+        bench.stop()
+    multiprocess = multiprocess_cost(args.multiprocess_polls, environ)
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    report(args, engine, results, share, multiprocess)
 
 
 @contextmanager

@@ -8,6 +8,7 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
+from deployments.errors import recorded_error_codes
 from deployments.models import Deployment, Status
 from deployments.services import (
     NotRetryable,
@@ -16,8 +17,8 @@ from deployments.services import (
     retry_publish_refusal,
 )
 from flows.models import Flow
-from scaiflow.admin import LargeTableAdmin
-from scaiflow.core.errors import ApiError, api_error_codes
+from scaiflow.admin import LargeTableAdmin, ReadOnlyAdmin
+from scaiflow.core.errors import ApiError
 from tenants.admin_scope import ObjectActionsAdmin, TenantListFilter, TenantScopedAdmin
 
 # A flow id prefix as short as `flw_` would match every flow.
@@ -47,13 +48,14 @@ def status_badge(status: str | None) -> str:
 
 
 class ErrorCodeListFilter(admin.SimpleListFilter):
-    """The error codes ScaiFlow answers, from the code rather than a DISTINCT over the table."""
+    """The error codes a deploy can end with, from the code rather than a DISTINCT over the
+    table: not every code the API answers (`not_acceptable` never ends a deploy)."""
 
     title = "error code"
     parameter_name = "error_code"
 
     def lookups(self, request, model_admin):
-        return [(code, code) for code in api_error_codes()]
+        return [(code, code) for code in recorded_error_codes()]
 
     def queryset(self, request, queryset):
         return queryset if self.value() is None else queryset.filter(error_code=self.value())
@@ -78,7 +80,9 @@ def deploy_again(request, queryset, service, verb: str) -> None:
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(LargeTableAdmin, ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
+class DeploymentAdmin(
+    ReadOnlyAdmin, LargeTableAdmin, ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin
+):
     # Its actions also appear as buttons on the change page.
     change_form_template = "admin/change_form_with_actions.html"
     list_display = (
@@ -159,15 +163,6 @@ class DeploymentAdmin(LargeTableAdmin, ObjectActionsAdmin, TenantScopedAdmin, ad
         if name == "redeploy":
             return obj.flow_id is not None and obj.flow_version is not None
         return True
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Status", ordering="status")
     def badge(self, deployment: Deployment) -> str:

@@ -1,6 +1,14 @@
 """The deploy's errors (SPEC §4 error matrix), each named after its code."""
 
-from scaiflow.core.errors import ApiError
+from scaiflow.core.errors import (
+    ApiError,
+    DatabaseUnavailable,
+    FlowStorageUnavailable,
+    InternalError,
+    MissingScaigridCredentials,
+    NotFound,
+    ScaivaultUnavailable,
+)
 
 
 class CompileError(ApiError):
@@ -82,3 +90,31 @@ class ScaicoreEventsFailed(ApiError):
     status_code = 502
     code = "scaicore_events_failed"
     fix = "Retry in a moment; if it keeps failing, check ScaiGrid's status and the message."
+
+
+# What a deployment record can end with (what the admin's "By error code" filter offers): the
+# errors a deploy raises once its record is written (SPEC §4's error matrix, a deploy closed
+# as abandoned, a refused concurrent deploy) and those of the kernel a run records (a version
+# not found, a database gone mid-deploy, a bug). Not the refusals answered before any record
+# (idempotency_key_reused, retry_publish_refused, version_conflict), nor the live events'.
+RECORDED_ERRORS: tuple[type[ApiError], ...] = (
+    CompileError,
+    DeployInProgress,
+    ScaiqueueAuth,
+    ScaiqueueProvisionFailed,
+    ScaicoreCreateFailed,
+    ScaicorePublishFailed,
+    ScaicoreUnpublishFailed,
+    DeployAbandoned,
+    NotFound,
+    MissingScaigridCredentials,
+    ScaivaultUnavailable,
+    FlowStorageUnavailable,
+    DatabaseUnavailable,
+    InternalError,
+)
+
+
+def recorded_error_codes() -> list[str]:
+    """The `error_code`s a deployment record can hold, sorted."""
+    return sorted(error.code for error in RECORDED_ERRORS)

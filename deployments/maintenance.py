@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from deployments.models import Deployment, Status
 from deployments.services import abandoned_after, abandoned_deployments_close, flow_deploy
 from flows.models import Flow
 from scaiflow.core.errors import ApiError, internal_error
+from scaiflow.core.keyset import keyset_beyond
 
 logger = logging.getLogger("scaiflow.deploy")
 
@@ -295,8 +295,7 @@ def deployments_prune(
         )
         batch = rest
         if edge is not None:
-            at, pk = edge
-            batch = rest.filter(Q(created_at__lt=at) | Q(created_at=at, pk__lte=pk))
+            batch = rest.filter(keyset_beyond(*edge, older=True, inclusive=True))
         with transaction.atomic():
             count = batch.count()
             if count and not dry_run:
@@ -308,7 +307,5 @@ def deployments_prune(
             batch_done(count, count)
         if edge is None:
             break
-        rest = flowless.filter(
-            Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk), created_at__gte=at
-        )
+        rest = flowless.filter(keyset_beyond(*edge, older=False))
     return PruneResult(closed=closed, deleted=deleted, kept=seen - deleted)

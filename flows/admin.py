@@ -18,22 +18,12 @@ from flows.models import Flow, FlowVersion
 from flows.selectors import flow_version_content
 from flows.services import flow_compile
 from flows.storage import FlowStorageError
+from scaiflow.admin import ReadOnlyAdmin
 from scaiflow.core.errors import ApiError
 from tenants.admin_scope import ObjectActionsAdmin, TenantListFilter, TenantScopedAdmin
 
 
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class FlowVersionInline(ReadOnlyAdminMixin, admin.TabularInline):
+class FlowVersionInline(ReadOnlyAdmin, admin.TabularInline):
     model = FlowVersion
     verbose_name_plural = "Version history"
     fields = ["number", "sha256", "size", "author", "created_at"]
@@ -123,7 +113,7 @@ def version_diff_context(request, flow: Flow) -> dict:
 
 
 @admin.register(Flow)
-class FlowAdmin(ObjectActionsAdmin, TenantScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class FlowAdmin(ReadOnlyAdmin, ObjectActionsAdmin, TenantScopedAdmin, admin.ModelAdmin):
     # Its actions also appear as buttons on the change page.
     change_form_template = "admin/flows/flow/change_form.html"
     list_display = ["name", "public_id", "tenant", "version", "last_deploy", "updated_at"]

@@ -61,3 +61,19 @@ class LargeTableAdmin:
         for field in self.exact_search_fields:
             wanted |= Q(**{field: term})
         return queryset.filter(wanted) if wanted else queryset.none(), False
+
+
+class ReadOnlyAdmin:
+    """Mixin for a ModelAdmin or an inline whose rows nobody adds, changes or deletes in the
+    admin: records and history written by the services. Listed first among the bases, so no
+    other mixin's permission check can widen it; actions that go through the services may
+    still run (ObjectActionsAdmin's `deploy` permission)."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

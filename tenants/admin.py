@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from deployments.clients.http import UpstreamError
 from deployments.clients.scaigrid import ScaiGridClient
-from scaiflow.admin import LargeTableAdmin
+from scaiflow.admin import LargeTableAdmin, ReadOnlyAdmin
 from scaiflow.core.errors import ApiError
 from tenants.admin_scope import ObjectActionsAdmin, TenantListFilter, TenantScopedAdmin
 from tenants.credentials import scaigrid_credential_resolve
@@ -185,7 +185,7 @@ class TenantMembershipAdmin(TenantScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(LargeTableAdmin, TenantScopedAdmin, admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin, LargeTableAdmin, TenantScopedAdmin, admin.ModelAdmin):
     """The audit log, read-only: nothing here can add, change or delete an entry."""
 
     list_display = ("created_at", "tenant", "kind", "actor", "target", "request_id")
@@ -194,12 +194,3 @@ class AuditEntryAdmin(LargeTableAdmin, TenantScopedAdmin, admin.ModelAdmin):
     search_fields = ("target", "actor", "request_id")
     exact_search_fields = ("target", "actor", "request_id")
     readonly_fields = ("tenant", "kind", "actor", "target", "request_id", "data", "created_at")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

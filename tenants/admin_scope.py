@@ -109,8 +109,10 @@ class ObjectActionsAdmin:
 
 
 class TenantListFilter(admin.SimpleListFilter):
-    """Rows by tenant, offering the tenants the user may see: read from the tenants table,
-    not found by a DISTINCT over a table of millions (Django's RelatedOnlyFieldListFilter)."""
+    """Rows by tenant, offering the tenants the user may see (every tenant they are a member
+    of, whatever their role, as `TenantScopedAdmin.get_queryset` shows their rows): read from
+    the tenants table, not found by a DISTINCT over a table of millions (Django's
+    RelatedOnlyFieldListFilter). A filter with no choice is not shown at all."""
 
     title = "tenant"
     parameter_name = "tenant__id__exact"  # what the admin's own tenant filter used
@@ -118,7 +120,7 @@ class TenantListFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         tenants = Tenant.objects.order_by("slug")
         if not request.user.is_superuser:
-            tenants = tenants.filter(pk__in=admin_tenant_ids(request.user))
+            tenants = tenants.filter(pk__in=member_tenant_ids(request.user))
         return [(str(pk), slug) for pk, slug in tenants.values_list("pk", "slug")]
 
     def queryset(self, request, queryset):

@@ -22,8 +22,9 @@ from datetime import datetime
 
 from django.core.files import File
 from django.core.files.storage import storages
-from django.db.models import Count, Q
+from django.db.models import Count
 
+from scaiflow.core.keyset import keyset_beyond
 from tenants.audit import audit_record
 from tenants.models import AuditEntry, AuditKind, Tenant
 
@@ -55,9 +56,7 @@ def _entries_before(before: datetime) -> Iterator[dict]:
     while True:
         batch = old
         if after is not None:
-            at, pk = after
-            later = Q(created_at__gt=at) | Q(created_at=at, id__gt=pk)
-            batch = old.filter(later, created_at__gte=at)
+            batch = old.filter(keyset_beyond(*after, older=False))
         rows = list(batch[:_BATCH])
         if not rows:
             return
@@ -89,6 +88,33 @@ def _delete(ids: list[int]) -> int:
     return AuditEntry.objects.filter(id__in=ids).delete()[0]
 
 
+def _verify(storage, key: str, *, count: int, sha256: str) -> None:
+    """The object holds every line, byte for byte, before a single row goes."""
+    check, lines = hashlib.sha256(), 0
+    for line in _read_back(storage, key):
+        check.update(line)
+        lines += 1
+    if lines != count or check.hexdigest() != sha256:
+        raise ArchiveVerifyError(
+            f"{key} read back {lines} entries, not the {count} written; nothing was deleted"
+        )
+
+
+def _delete_archived(storage, key: str, on_progress: Callable[[str, int], None] | None) -> int:
+    """Delete exactly the entries the object holds, by the ids read back from it, in batches."""
+    deleted, ids = 0, []
+    for line in _read_back(storage, key):
+        ids.append(json.loads(line)["id"])
+        if len(ids) == _BATCH:
+            deleted += _delete(ids)
+            ids = []
+            if on_progress is not None:
+                on_progress("deleted", deleted)
+    if ids:
+        deleted += _delete(ids)
+    return deleted
+
+
 def audit_archive(
     *,
     before: datetime,
@@ -106,17 +132,18 @@ def audit_archive(
         return ArchiveResult(key=None, count=sum(per_tenant.values()), per_tenant=per_tenant)
 
     digest, per_tenant, tenant_ids = hashlib.sha256(), Counter(), {}
+    count = 0  # one running count: summing `per_tenant` on every row costs rows times tenants
     with tempfile.TemporaryFile() as spool:
         with gzip.GzipFile(fileobj=spool, mode="wb") as archive:
             for row in _entries_before(before):
                 line = _line(row)
                 archive.write(line)
                 digest.update(line)
+                count += 1
                 per_tenant[row["tenant__slug"]] += 1
                 tenant_ids[row["tenant__slug"]] = row["tenant_id"]
-                if on_progress is not None and sum(per_tenant.values()) % _BATCH == 0:
-                    on_progress("written", sum(per_tenant.values()))
-        count = sum(per_tenant.values())
+                if on_progress is not None and count % _BATCH == 0:
+                    on_progress("written", count)
         if count == 0:
             return ArchiveResult(key=None, count=0)
         spool.seek(0)
@@ -124,27 +151,8 @@ def audit_archive(
         wanted = f"{ARCHIVE_PREFIX}/before-{stamp}-{secrets.token_hex(4)}.jsonl.gz"
         key = storage.save(wanted, File(spool))
 
-    # Verify: the object holds every line, byte for byte, before a single row goes.
-    check, lines = hashlib.sha256(), 0
-    for line in _read_back(storage, key):
-        check.update(line)
-        lines += 1
-    if lines != count or check.hexdigest() != digest.hexdigest():
-        raise ArchiveVerifyError(
-            f"{key} read back {lines} entries, not the {count} written; nothing was deleted"
-        )
-
-    deleted, ids = 0, []
-    for line in _read_back(storage, key):
-        ids.append(json.loads(line)["id"])
-        if len(ids) == _BATCH:
-            deleted += _delete(ids)
-            ids = []
-            if on_progress is not None:
-                on_progress("deleted", deleted)
-    if ids:
-        deleted += _delete(ids)
-
+    _verify(storage, key, count=count, sha256=digest.hexdigest())
+    deleted = _delete_archived(storage, key, on_progress)
     for tenant in Tenant.objects.filter(pk__in=tenant_ids.values()).order_by("slug"):
         audit_record(
             tenant=tenant,

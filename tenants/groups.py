@@ -10,6 +10,8 @@ right out of the box and after an upgrade.
 
 from __future__ import annotations
 
+from scaiflow.identity.claims import ROLE_MEMBER, ROLE_TENANT_ADMIN
+
 TENANT_ADMINS = "Tenant admins"
 TENANT_MEMBERS = "Tenant members"
 
@@ -56,7 +58,7 @@ def user_groups_sync(user, group_model=None, membership_model=None) -> None:
     if membership_model is None:
         from tenants.models import TenantMembership as membership_model
     roles = set(membership_model.objects.filter(user=user).values_list("role", flat=True))
-    wanted = {TENANT_ADMINS: "tenant_admin" in roles, TENANT_MEMBERS: "member" in roles}
+    wanted = {TENANT_ADMINS: ROLE_TENANT_ADMIN in roles, TENANT_MEMBERS: ROLE_MEMBER in roles}
     for name, member in wanted.items():
         group, _ = group_model.objects.get_or_create(name=name)
         if member:

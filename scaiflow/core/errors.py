@@ -59,16 +59,6 @@ class ApiError(Exception):
         return without_nul(detail)
 
 
-def api_error_codes() -> list[str]:
-    """Every `detail.error` code an ApiError subclass defines (of the modules loaded), sorted."""
-    codes, waiting = set(), [ApiError]
-    while waiting:
-        cls = waiting.pop()
-        codes.add(cls.code)
-        waiting.extend(cls.__subclasses__())
-    return sorted(codes)
-
-
 def without_nul(value: Any) -> Any:
     """`value` with every NUL in its strings replaced by U+FFFD.
 

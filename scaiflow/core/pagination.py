@@ -4,12 +4,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import models
-from django.db.models import Q
 from rest_framework import pagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from scaiflow.core.errors import InvalidRequest, NotFound
+from scaiflow.core.keyset import keyset_beyond
 
 
 def _whole_number(raw: str, *, low: int, high: int | None = None) -> bool:
@@ -74,7 +74,8 @@ class _Cursor:
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-_CURSOR_PK = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Used with fullmatch: `^…$` with match would accept a final newline.
+_CURSOR_PK = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MAX_CURSOR_LENGTH = 200
 
 
@@ -109,19 +110,14 @@ class KeysetPagination(PageNumberPagination):
             has_older, has_newer = len(rows) > size, page > 1
             rows = rows[:size]
         elif cursor.older:
-            after = Q(created_at__lt=cursor.created_at) | Q(
-                created_at=cursor.created_at, pk__lt=cursor.pk
-            )
-            # The bare `created_at <=` bounds the index range; the OR alone would not.
-            rows = list(newest_first.filter(after, created_at__lte=cursor.created_at)[: size + 1])
+            after = keyset_beyond(cursor.created_at, cursor.pk, older=True)
+            rows = list(newest_first.filter(after)[: size + 1])
             has_older, has_newer = len(rows) > size, True
             rows = rows[:size]
         else:
-            before = Q(created_at__gt=cursor.created_at) | Q(
-                created_at=cursor.created_at, pk__gt=cursor.pk
-            )
+            before = keyset_beyond(cursor.created_at, cursor.pk, older=False)
             oldest_first = queryset.order_by("created_at", "pk")
-            rows = list(oldest_first.filter(before, created_at__gte=cursor.created_at)[: size + 1])
+            rows = list(oldest_first.filter(before)[: size + 1])
             has_older, has_newer = True, len(rows) > size
             rows = rows[:size][::-1]
 
@@ -164,7 +160,7 @@ class KeysetPagination(PageNumberPagination):
             created_at = datetime.fromisoformat(moment)
             if direction not in ("n", "p") or created_at.tzinfo is None:
                 raise ValueError
-            if not _CURSOR_PK.match(pk):
+            if not _CURSOR_PK.fullmatch(pk):
                 raise ValueError
             if isinstance(model._meta.pk, models.IntegerField):
                 pk = int(pk)

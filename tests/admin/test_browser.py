@@ -147,6 +147,22 @@ def test_superuser_opens_a_flow_and_sees_its_graph(browser, live_server, superus
     shot(browser, "flow-graph")
 
 
+def test_no_band_above_the_fieldset_headings_of_the_flow_page(
+    browser, live_server, superuser, acme_flow
+):
+    """The diff section starts below the (floated) form: its heading's background did not
+    fill the whole form's height, showing as a band in the gap above each fieldset heading."""
+    log_in(browser, live_server, "root", "pw-root-123")
+    browser.get(f"{live_server.url}/admin/flows/flow/{acme_flow.pk}/change/")
+    form = browser.find_element(By.ID, "content-main")
+    heading = browser.find_element(By.CSS_SELECTOR, "#version-diff h2")
+    assert heading.rect["y"] >= form.rect["y"] + form.rect["height"] - 1  # rounded sizes
+    assert heading.rect["height"] < 60
+    graph = browser.find_element(By.XPATH, "//h2[@class='fieldset-heading'][.='Graph']")
+    browser.execute_script("arguments[0].scrollIntoView()", graph)
+    shot(browser, "flow-fieldset-headings")
+
+
 def test_compile_button_on_the_flow_page(browser, live_server, superuser, acme_flow):
     log_in(browser, live_server, "root", "pw-root-123")
     browser.get(f"{live_server.url}/admin/flows/flow/{acme_flow.pk}/change/")

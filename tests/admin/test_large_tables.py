@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.admin.conftest import make_deployment
+from tests.docs.test_doc_coverage import SPEC_DEPLOY_MATRIX
 
 DEPLOYMENTS = "/admin/deployments/deployment/"
 AUDIT = "/admin/tenants/auditentry/"
@@ -59,6 +60,22 @@ def test_the_error_code_filter_offers_the_codes_without_reading_the_table(admin_
         admin_client, DEPLOYMENTS, error_code="scaiqueue_provision_failed"
     )
     assert other.pk in listed(admin_client, DEPLOYMENTS, error_code="scaicore_publish_failed")
+
+
+# SPEC §4's error matrix but for the refusal answered before any record is written, and what
+# else a deploy's record is closed with.
+DEPLOY_ENDINGS = SPEC_DEPLOY_MATRIX - {"idempotency_key_reused"} | {
+    "deploy_abandoned",
+    "database_unavailable",
+    "internal_error",
+}
+
+
+def test_the_error_code_filter_offers_only_what_a_deploy_can_end_with(admin_client):
+    offered = re.findall(r'href="\?error_code=([a-z_]+)"', listed(admin_client, DEPLOYMENTS))
+    assert sorted(offered) == sorted(DEPLOY_ENDINGS)
+    for code in ("method_not_allowed", "not_acceptable", "not_authenticated", "throttled"):
+        assert code not in offered
 
 
 def test_audit_search_is_by_exact_target_actor_or_request_id(admin_client, acme_flow):

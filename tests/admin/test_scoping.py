@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tenants.models import Role, TenantMembership
 from tests.admin.conftest import change_url, make_deployment
 
 pytestmark = pytest.mark.django_db
@@ -99,3 +100,29 @@ def test_the_failed_deploys_link_lists_failures_only(admin_client, acme_flow):
         "/admin/deployments/deployment/?status__in=failed,publish_failed"
     ).content.decode()
     assert "broken-one" in page and "fine-one" not in page
+
+
+def test_the_tenant_filter_offers_every_tenant_the_user_is_a_member_of(
+    ada, ada_client, acme_flow, globex_flow
+):
+    # Tenant admin of acme and member of globex: the lists hold rows of both, so does the filter.
+    TenantMembership.objects.create(user=ada, tenant=globex_flow.tenant, role=Role.MEMBER)
+    for url in (
+        "/admin/flows/flow/",
+        "/admin/deployments/deployment/",
+        "/admin/tenants/auditentry/",
+    ):
+        page = ada_client.get(url).content.decode()
+        for tenant in (acme_flow.tenant, globex_flow.tenant):
+            assert f"?tenant__id__exact={tenant.pk}" in page, (url, tenant.slug)
+
+
+def test_a_member_gets_the_tenant_filter_too(viewer_client, acme_flow, globex_flow):
+    for url in (
+        "/admin/flows/flow/",
+        "/admin/deployments/deployment/",
+        "/admin/tenants/auditentry/",
+    ):
+        page = viewer_client.get(url).content.decode()
+        assert f"?tenant__id__exact={acme_flow.tenant.pk}" in page, url
+        assert f"tenant__id__exact={globex_flow.tenant.pk}" not in page, url

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -118,6 +119,30 @@ def test_a_cursor_not_given_out_is_a_400(acme_user, records, cursor):
     response = acme_user.get("/api/v1/deployments", {"cursor": cursor})
     assert response.status_code == 400
     assert response.json()["detail"]["fields"] == {"cursor": ["Not a cursor of this list."]}
+
+
+def with_trailing_newline(cursor: str) -> str:
+    """`cursor` with a newline after its id, encoded again."""
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    return base64.urlsafe_b64encode(f"{raw}\n".encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("url", ["/api/v1/deployments", "/api/v1/audit"])
+def test_a_cursor_whose_id_ends_in_a_newline_is_a_400(acme, acme_user, records, url):
+    # `$` matches before a final newline: a cursor's id must match to its very end.
+    AuditEntry.objects.bulk_create(AuditEntry(tenant=acme, kind="flow.updated") for _ in range(3))
+    link = acme_user.get(url, {"page_size": 2}).json()["next"]
+    assert acme_user.get(url, {"cursor": cursor_of(link)}).status_code == 200
+    response = acme_user.get(url, {"cursor": with_trailing_newline(cursor_of(link))})
+    assert response.status_code == 400
+    assert response.json()["detail"]["error"] == "invalid_request"
+    assert response.json()["detail"]["fields"] == {"cursor": ["Not a cursor of this list."]}
+
+
+@pytest.mark.parametrize("param", ["page", "page_size"])
+def test_a_page_number_with_a_trailing_newline_is_refused(acme_user, records, param):
+    response = acme_user.get("/api/v1/deployments", {param: "2\n"})
+    assert response.status_code == (404 if param == "page" else 400)
 
 
 def test_page_and_cursor_together_is_a_400(acme_user, records):

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from devstack.auth import DEFAULT_API_KEY
 from devstack.server import Devstack
+from scaiflow.identity.claims import ROLE_TENANT_ADMIN
 
 DEMO_TOKEN_TTL_SECONDS = 12 * 3600
 
@@ -32,7 +33,7 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
         token = stack.signing.mint(
-            tenant=tenant, sub="developer", roles=["tenant_admin"], ttl=DEMO_TOKEN_TTL_SECONDS
+            tenant=tenant, sub="developer", roles=[ROLE_TENANT_ADMIN], ttl=DEMO_TOKEN_TTL_SECONDS
         )
         stack.oidc.default_tenant = tenant
         client = stack.oidc.register_admin([scaiflow_url])

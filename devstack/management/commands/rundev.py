@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from devstack.server import Devstack
 from flows.models import Flow
 from flows.services import flow_create
+from scaiflow.identity.claims import ROLE_TENANT_ADMIN
 from tenants.services import tenant_get_or_create
 
 DEV_TOKEN_TTL_SECONDS = 12 * 3600
@@ -50,7 +51,7 @@ class Command(BaseCommand):
         demo = tenant_get_or_create(slug=tenant)
         flows = self._load_examples(demo)
         token = stack.signing.mint(
-            tenant=tenant, sub="developer", roles=["tenant_admin"], ttl=DEV_TOKEN_TTL_SECONDS
+            tenant=tenant, sub="developer", roles=[ROLE_TENANT_ADMIN], ttl=DEV_TOKEN_TTL_SECONDS
         )
         self._print_welcome(stack, pointed, token, flows, port)
         try:

@@ -1,9 +1,11 @@
 """The admin's "Sign in with ScaiKey" views: off to ScaiKey, and back with an ID token.
 
 The OpenID Connect client is scaiflow.identity.oidc; who the user is and which tenant they
-belong to then comes from the token (tenants.services.admin_user_from_scaikey). Whatever goes
-wrong is a message on the login page, never an error page: a sign-in link that is stale or
-replayed, a refused or forged token, ScaiKey not answering.
+belong to then comes from the token (tenants.services.admin_user_from_scaikey). What ScaiKey or
+the user can get wrong is a message on the login page, never an error page: a sign-in link that
+is stale or replayed, a refused or forged token, ScaiKey not answering, a token whose claims
+make no admin user. A bug of ours is not dressed up as one of those: it is a 500 and a logged
+traceback.
 """
 
 from __future__ import annotations
@@ -12,13 +14,20 @@ import logging
 
 import requests
 from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from django.contrib import messages
 from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from joserfc.errors import JoseError
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    ExpiredTokenError,
+    InvalidKeyIdError,
+    JoseError,
+)
 
 from scaiflow.identity.oidc import scaikey_client, sign_in_enabled
 from tenants.services import SignInRefused, admin_user_from_scaikey
@@ -49,48 +58,68 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 def callback(request: HttpRequest) -> HttpResponse:
-    """ScaiKey's answer: verify it, make the user from the ID token, sign them in."""
+    """ScaiKey's answer: verify it, make the user from the ID token, sign them in.
+
+    Only the verification talks to ScaiKey, and only its failures become a message; the user
+    is made outside it, so a bug there is a logged traceback and a 500, not a wrong reason.
+    """
     if not sign_in_enabled():
         return _refused(request, "it is not configured (SCAIKEY_OIDC_CLIENT_ID).")
-    client = scaikey_client()
     try:
-        # Authlib checks only what it is told to: the issuer discovery names, our client id.
-        issuer = client.load_server_metadata()["issuer"]
-        claims_options = {
-            "iss": {"essential": True, "value": issuer},
-            "aud": {"essential": True, "value": client.client_id},
-        }
-        token = client.authorize_access_token(request, claims_options=claims_options)
-        claims = token.get("userinfo")
-        if not claims:
-            raise SignInRefused("ScaiKey sent no ID token.")
-        user = admin_user_from_scaikey(issuer=claims["iss"], claims=dict(claims))
+        claims = _verified_claims(request)
+    except VERIFICATION_ERRORS as exc:
+        logger.warning("ScaiKey sign-in refused: %r", exc)
+        return _refused(request, _reason(exc))
+    try:
+        user = admin_user_from_scaikey(issuer=claims["iss"], claims=claims)
     except SignInRefused as exc:
         return _refused(request, str(exc))
-    except (AuthlibBaseError, JoseError) as exc:
-        # State or nonce mismatch, refused code, a token that does not verify.
-        logger.warning("ScaiKey sign-in refused: %s", exc)
-        return _refused(request, f"{_reason(exc)} Start again from the login page.")
-    except (requests.RequestException, ValueError, KeyError, RuntimeError) as exc:
-        logger.warning("ScaiKey sign-in failed: %s", exc)
-        return _refused(request, "ScaiKey could not be reached. Try again later.")
     login(request, user, backend=BACKEND)
     return redirect("admin:index")
 
 
-def _reason(exc: Exception) -> str:
-    """What went wrong, in words, without echoing the token."""
-    name = type(exc).__name__
-    reasons = {
-        "MismatchingStateError": "the sign-in link is stale or was already used.",
-        "ExpiredTokenError": "ScaiKey's ID token has expired.",
-        "InvalidKeyIdError": "ScaiKey's ID token is signed with a key ScaiKey does not publish.",
-        "BadSignatureError": "ScaiKey's ID token has a bad signature.",
+def _verified_claims(request: HttpRequest) -> dict:
+    """The claims of ScaiKey's ID token, once the code is exchanged and the token verified."""
+    client = scaikey_client()
+    # Authlib checks only what it is told to: the issuer discovery names, our client id.
+    issuer = client.load_server_metadata().get("issuer")
+    if not isinstance(issuer, str) or not issuer:
+        raise SignInRefused("ScaiKey's discovery document names no issuer; tell an operator.")
+    claims_options = {
+        "iss": {"essential": True, "value": issuer},
+        "aud": {"essential": True, "value": client.client_id},
     }
-    if name in reasons:
-        return reasons[name]
-    claim = getattr(exc, "claim", None)
-    if claim:
-        return f"ScaiKey's ID token has a wrong or missing {claim!r}."
-    description = getattr(exc, "description", None) or getattr(exc, "error", None)
-    return f"ScaiKey refused: {description}." if description else "it was refused."
+    token = client.authorize_access_token(request, claims_options=claims_options)
+    claims = token.get("userinfo")
+    if not claims:
+        raise SignInRefused("ScaiKey sent no ID token.")
+    return dict(claims)
+
+
+# What the exchange and the verification raise: ScaiKey unreachable or answering an HTTP error
+# (requests), a refused code or a stale state (Authlib), a token that does not verify (joserfc).
+VERIFICATION_ERRORS = (SignInRefused, requests.RequestException, AuthlibBaseError, JoseError)
+_AGAIN = " Start again from the login page."
+# The first class the exception is an instance of gives the reason (subclasses first).
+_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (requests.RequestException, "ScaiKey could not be reached. Try again later."),
+    (MismatchingStateError, "the sign-in link is stale or was already used." + _AGAIN),
+    (ExpiredTokenError, "ScaiKey's ID token has expired." + _AGAIN),
+    (InvalidKeyIdError, "ScaiKey's ID token is signed with a key ScaiKey does not publish."),
+    (BadSignatureError, "ScaiKey's ID token has a bad signature." + _AGAIN),
+    # The token endpoint's refusal (e.g. invalid_grant); its description is only logged.
+    (OAuthError, "ScaiKey refused the sign-in." + _AGAIN),
+    (JoseError, "ScaiKey's ID token could not be verified." + _AGAIN),
+)
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, in words, without echoing the token or ScaiKey's own text."""
+    if isinstance(exc, SignInRefused):
+        return str(exc)
+    if isinstance(exc, ClaimError) and not isinstance(exc, ExpiredTokenError):
+        return f"ScaiKey's ID token has a wrong or missing {exc.claim!r}." + _AGAIN
+    for cls, reason in _REASONS:
+        if isinstance(exc, cls):
+            return reason
+    return "it was refused." + _AGAIN

@@ -188,3 +188,39 @@ def test_without_a_client_id_the_views_say_so(settings):
 def test_a_tenant_of_the_token_is_created(scaikey):
     sign_in(tenant="newco", sub="nia", roles="")
     assert Tenant.objects.filter(slug="newco").exists()
+
+
+@pytest.mark.parametrize("bug", [KeyError("iss"), ValueError("bad"), RuntimeError("oops")])
+def test_a_bug_after_the_token_is_verified_is_a_500_with_a_traceback(
+    scaikey, monkeypatch, caplog, bug
+):
+    def broken(**kwargs):
+        raise bug
+
+    monkeypatch.setattr("tenants.signin.admin_user_from_scaikey", broken)
+    client = Client(raise_request_exception=False)
+    response = client.get(consent(start(client)))
+    assert response.status_code == 500
+    assert not [str(m) for m in get_messages(response.wsgi_request)]
+    (logged,) = [r for r in caplog.records if r.name == "django.request" and r.exc_info]
+    assert logged.exc_info[0] is type(bug)
+
+
+def test_scaikey_unreachable_at_the_token_exchange_is_a_message(scaikey, monkeypatch):
+    client = Client()
+    callback = consent(start(client))
+
+    def unreachable(self, *args, **kwargs):
+        raise requests.ConnectionError("connection refused")
+
+    monkeypatch.setattr(requests.Session, "send", unreachable)
+    assert "could not be reached" in refusal(client, client.get(callback))
+
+
+def test_a_code_scaikey_refuses_is_a_fixed_message(scaikey):
+    client = Client()
+    callback = consent(start(client))
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    scaikey.stack.oidc.redeem(code)  # spent elsewhere: the token endpoint says invalid_grant
+    message = refusal(client, client.get(callback))
+    assert "ScaiKey refused the sign-in." in message and "unknown, used" not in message

@@ -37,6 +37,45 @@ logger = logging.getLogger("scaiflow.oidc")
 # The login backend of the session: ScaiKey vouched for the user, no password was checked.
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 
+_AGAIN = " Start again from the login page."
+# Where Authlib keeps a pending sign-in (its state, nonce and PKCE verifier) in the session.
+STATE_SESSION_PREFIX = "_state_scaikey_"
+_OPERATOR = "ScaiKey refused ScaiFlow's sign-in request; tell an operator."
+# The `error` codes of OAuth 2.0 (RFC 6749, 4.1.2.1) and OpenID Connect (Core 1.0, 3.1.2.6), in
+# words; any other code reads "ScaiKey refused the sign-in."
+PROVIDER_ERRORS = {
+    "access_denied": "the sign-in was declined at ScaiKey.",
+    "login_required": "ScaiKey needs you to sign in there first." + _AGAIN,
+    "interaction_required": "ScaiKey needs you to complete a step on its page." + _AGAIN,
+    "consent_required": "ScaiKey needs your consent first." + _AGAIN,
+    "account_selection_required": "ScaiKey needs you to choose an account." + _AGAIN,
+    "temporarily_unavailable": "ScaiKey is temporarily unavailable. Try again later.",
+    "server_error": "ScaiKey had an error. Try again later.",
+    "invalid_request": _OPERATOR,
+    "unauthorized_client": _OPERATOR,
+    "unsupported_response_type": _OPERATOR,
+    "invalid_scope": _OPERATOR,
+    "invalid_request_uri": _OPERATOR,
+    "invalid_request_object": _OPERATOR,
+    "request_not_supported": _OPERATOR,
+    "request_uri_not_supported": _OPERATOR,
+    "registration_not_supported": _OPERATOR,
+}
+# What the exchange and the verification raise: ScaiKey unreachable or answering an HTTP error
+# (requests), a refused code or a stale state (Authlib), a token that does not verify (joserfc).
+VERIFICATION_ERRORS = (SignInRefused, requests.RequestException, AuthlibBaseError, JoseError)
+# The first class the exception is an instance of gives the reason (subclasses first).
+_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (requests.RequestException, "ScaiKey could not be reached. Try again later."),
+    (MismatchingStateError, "the sign-in link is stale or was already used." + _AGAIN),
+    (ExpiredTokenError, "ScaiKey's ID token has expired." + _AGAIN),
+    (InvalidKeyIdError, "ScaiKey's ID token is signed with a key ScaiKey does not publish."),
+    (BadSignatureError, "ScaiKey's ID token has a bad signature." + _AGAIN),
+    # The token endpoint's refusal (e.g. invalid_grant); its description is only logged.
+    (OAuthError, "ScaiKey refused the sign-in." + _AGAIN),
+    (JoseError, "ScaiKey's ID token could not be verified." + _AGAIN),
+)
+
 
 def _refused(request: HttpRequest, reason: str) -> HttpResponse:
     messages.error(request, f"Signing in with ScaiKey failed: {reason}")
@@ -65,6 +104,8 @@ def callback(request: HttpRequest) -> HttpResponse:
     """
     if not sign_in_enabled():
         return _refused(request, "it is not configured (SCAIKEY_OIDC_CLIENT_ID).")
+    if "error" in request.GET:
+        return _provider_error(request)
     try:
         claims = _verified_claims(request)
     except VERIFICATION_ERRORS as exc:
@@ -76,6 +117,26 @@ def callback(request: HttpRequest) -> HttpResponse:
         return _refused(request, str(exc))
     login(request, user, backend=BACKEND)
     return redirect("admin:index")
+
+
+def _provider_error(request: HttpRequest) -> HttpResponse:
+    """ScaiKey sent the user back with an `error` instead of a code.
+
+    Its `error_description` is anybody's text (the link needs no secret to forge), so the user
+    reads a fixed message per `error` code and the operator the description, in the log. An
+    answer to no sign-in pending in this session is dropped without a word.
+    """
+    state = request.GET.get("state", "")
+    if not state or request.session.pop(f"{STATE_SESSION_PREFIX}{state}", None) is None:
+        logger.info("ScaiKey sign-in error for no sign-in pending in this session: ignored")
+        return redirect("admin:login")
+    error = request.GET.get("error", "")
+    logger.warning(
+        "ScaiKey refused the sign-in: error=%r description=%r",
+        error[:100],
+        request.GET.get("error_description", "")[:500],
+    )
+    return _refused(request, PROVIDER_ERRORS.get(error, "ScaiKey refused the sign-in."))
 
 
 def _verified_claims(request: HttpRequest) -> dict:
@@ -94,23 +155,6 @@ def _verified_claims(request: HttpRequest) -> dict:
     if not claims:
         raise SignInRefused("ScaiKey sent no ID token.")
     return dict(claims)
-
-
-# What the exchange and the verification raise: ScaiKey unreachable or answering an HTTP error
-# (requests), a refused code or a stale state (Authlib), a token that does not verify (joserfc).
-VERIFICATION_ERRORS = (SignInRefused, requests.RequestException, AuthlibBaseError, JoseError)
-_AGAIN = " Start again from the login page."
-# The first class the exception is an instance of gives the reason (subclasses first).
-_REASONS: tuple[tuple[type[Exception], str], ...] = (
-    (requests.RequestException, "ScaiKey could not be reached. Try again later."),
-    (MismatchingStateError, "the sign-in link is stale or was already used." + _AGAIN),
-    (ExpiredTokenError, "ScaiKey's ID token has expired." + _AGAIN),
-    (InvalidKeyIdError, "ScaiKey's ID token is signed with a key ScaiKey does not publish."),
-    (BadSignatureError, "ScaiKey's ID token has a bad signature." + _AGAIN),
-    # The token endpoint's refusal (e.g. invalid_grant); its description is only logged.
-    (OAuthError, "ScaiKey refused the sign-in." + _AGAIN),
-    (JoseError, "ScaiKey's ID token could not be verified." + _AGAIN),
-)
 
 
 def _reason(exc: Exception) -> str:

@@ -224,3 +224,53 @@ def test_a_code_scaikey_refuses_is_a_fixed_message(scaikey):
     scaikey.stack.oidc.redeem(code)  # spent elsewhere: the token endpoint says invalid_grant
     message = refusal(client, client.get(callback))
     assert "ScaiKey refused the sign-in." in message and "unknown, used" not in message
+
+
+PHISHING = "Your account is locked. Call +1-555-0100\n2026 ERROR forged line"
+
+
+def pending_state(client: Client) -> str:
+    """Start a sign-in in this client's session; the state ScaiKey would send back."""
+    return parse_qs(urlsplit(start(client)).query)["state"][0]
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        ("access_denied", "the sign-in was declined at ScaiKey."),
+        ("temporarily_unavailable", "ScaiKey is temporarily unavailable."),
+        ("invalid_scope", "tell an operator"),
+        ("made_up_code", "ScaiKey refused the sign-in."),
+    ],
+)
+def test_scaikey_error_answers_show_a_fixed_message_and_log_the_description(
+    scaikey, caplog, error, shown
+):
+    client = Client()
+    state = pending_state(client)
+    response = client.get(
+        "/admin/oidc/callback/",
+        {"error": error, "error_description": PHISHING, "state": state},
+    )
+    message = refusal(client, response)
+    assert shown in message and "555" not in message
+    assert "555" not in client.get("/admin/login/").content.decode()
+    (logged,) = [r for r in caplog.records if "refused the sign-in" in r.getMessage()]
+    assert "\n" not in logged.getMessage() and "+1-555-0100\\n2026" in logged.getMessage()
+    # The state is spent: the same answer again is not for a pending sign-in.
+    again = client.get("/admin/oidc/callback/", {"error": error, "state": state})
+    assert again["Location"] == "/admin/login/"
+    assert not list(get_messages(again.wsgi_request))
+
+
+@pytest.mark.parametrize("state", [None, "", "not-ours"])
+def test_a_scaikey_error_for_no_pending_sign_in_is_ignored(scaikey, state):
+    client = Client()
+    pending_state(client)  # this session has a sign-in pending, but with another state
+    query = {"error": "access_denied", "error_description": PHISHING}
+    if state is not None:
+        query["state"] = state
+    response = client.get("/admin/oidc/callback/", query)
+    assert response.status_code == 302 and response["Location"] == "/admin/login/"
+    assert not list(get_messages(response.wsgi_request))
+    assert "555" not in client.get("/admin/login/").content.decode()

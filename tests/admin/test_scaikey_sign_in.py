@@ -274,3 +274,46 @@ def test_a_scaikey_error_for_no_pending_sign_in_is_ignored(scaikey, state):
     assert response.status_code == 302 and response["Location"] == "/admin/login/"
     assert not list(get_messages(response.wsgi_request))
     assert "555" not in client.get("/admin/login/").content.decode()
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "x\n2026 INFO forged",
+        "ada\n",
+        " ada",
+        "ada ",
+        "a\tda",
+        "\u0430da",  # a Cyrillic letter a: looks like "ada"
+        "x" * 256,
+    ],
+)
+def test_a_sub_the_api_refuses_is_refused_by_the_sign_in_too(scaikey, sub):
+    client, response = sign_in(claims=json.dumps({"sub": sub}))
+    message = refusal(client, response)
+    assert "'sub' claim must be" in message and "\n" not in message
+    assert "_auth_user_id" not in client.session
+    assert not get_user_model().objects.filter(username__startswith="scaikey:").exists()
+    assert not ScaiKeyIdentity.objects.exists()
+
+
+def test_a_valid_sub_too_long_for_an_admin_username_is_refused_clearly(scaikey):
+    fits = "s" * 142  # "scaikey:" and 142 characters: Django's 150
+    client, response = sign_in(sub=fits)
+    assert response["Location"] == "/admin/"
+    assert get_user_model().objects.filter(username=f"scaikey:{fits}").exists()
+
+    client, response = sign_in(sub="t" * 143)
+    assert "143 characters long; the admin takes at most 142" in refusal(client, response)
+    assert ScaiKeyIdentity.objects.count() == 1
+
+
+def test_roles_are_read_as_the_api_reads_them(scaikey):
+    # Not a list: the API refuses such a token, so does the sign-in.
+    client, response = sign_in(claims=json.dumps({"roles": "tenant_admin"}))
+    assert "'roles' claim must be a list" in refusal(client, response)
+    assert not TenantMembership.objects.exists()
+    # Entries that are no role name grant nothing.
+    sign_in(sub="ada", claims=json.dumps({"roles": ["tenant_admin\n", {"x": 1}, "member"]}))
+    (membership,) = TenantMembership.objects.all()
+    assert membership.role == Role.MEMBER

@@ -32,6 +32,12 @@ def _require(name: str, value: object) -> None:
         )
 
 
+def _rate_check(name: str, value: str) -> None:
+    # A rate the throttle could not read would fail every request it guards: stop at start-up.
+    if not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name} must look like 30/min (N/sec, N/min, N/hour, N/day)")
+
+
 # --- Core Django -----------------------------------------------------------------------------
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -209,9 +215,7 @@ SCAIFLOW_DEPLOY_RATE = env.str("SCAIFLOW_DEPLOY_RATE", default="30/min")
 # A tenant's deploys, all its principals and the legacy token together.
 SCAIFLOW_DEPLOY_TENANT_RATE = env.str("SCAIFLOW_DEPLOY_TENANT_RATE", default="120/min")
 for _name in ("SCAIFLOW_DEPLOY_RATE", "SCAIFLOW_DEPLOY_TENANT_RATE"):
-    # A rate the throttle could not read would fail every deploy: stop at start-up instead.
-    if not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", globals()[_name]):
-        raise ImproperlyConfigured(f"{_name} must look like 30/min (N/sec, N/min, N/hour, N/day)")
+    _rate_check(_name, globals()[_name])
 SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT = env.float("SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT", default=3.0)
 SCAIFLOW_UPSTREAM_READ_TIMEOUT = env.float("SCAIFLOW_UPSTREAM_READ_TIMEOUT", default=30.0)
 # A pending deployment older than this is closed as `deploy_abandoned` (its server died).
@@ -271,6 +275,9 @@ AXES_VERBOSE = False
 SCAIKEY_OIDC_CLIENT_ID = env.str("SCAIKEY_OIDC_CLIENT_ID", default="")
 SCAIKEY_OIDC_CLIENT_SECRET = env.str("SCAIKEY_OIDC_CLIENT_SECRET", default="")
 SCAIKEY_OIDC_DISCOVERY_URL = env.str("SCAIKEY_OIDC_DISCOVERY_URL", default="")
+# Starts of "Sign in with ScaiKey" per client address (each writes a session); over it, a 429.
+SCAIFLOW_SIGN_IN_RATE = env.str("SCAIFLOW_SIGN_IN_RATE", default="20/min")
+_rate_check("SCAIFLOW_SIGN_IN_RATE", SCAIFLOW_SIGN_IN_RATE)
 
 # --- Object storage for flow versions -------------------------------------------------------
 

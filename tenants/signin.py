@@ -11,14 +11,16 @@ traceback.
 from __future__ import annotations
 
 import logging
+import math
 
 import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from joserfc.errors import (
@@ -28,6 +30,7 @@ from joserfc.errors import (
     InvalidKeyIdError,
     JoseError,
 )
+from rest_framework.throttling import SimpleRateThrottle
 
 from scaiflow.identity.oidc import scaikey_client, sign_in_enabled
 from tenants.services import SignInRefused, admin_user_from_scaikey
@@ -40,6 +43,8 @@ BACKEND = "django.contrib.auth.backends.ModelBackend"
 _AGAIN = " Start again from the login page."
 # Where Authlib keeps a pending sign-in (its state, nonce and PKCE verifier) in the session.
 STATE_SESSION_PREFIX = "_state_scaikey_"
+# Sign-ins one session may have pending (several tabs, a retry); the newest win.
+MAX_PENDING_SIGN_INS = 3
 _OPERATOR = "ScaiKey refused ScaiFlow's sign-in request; tell an operator."
 # The `error` codes of OAuth 2.0 (RFC 6749, 4.1.2.1) and OpenID Connect (Core 1.0, 3.1.2.6), in
 # words; any other code reads "ScaiKey refused the sign-in."
@@ -84,15 +89,60 @@ def _refused(request: HttpRequest, reason: str) -> HttpResponse:
 
 @never_cache
 def sign_in(request: HttpRequest) -> HttpResponse:
-    """Off to ScaiKey, with a fresh state, nonce and PKCE challenge in the session."""
+    """Off to ScaiKey, with a fresh state, nonce and PKCE challenge in the session.
+
+    Each start writes a session, so starts are limited per client address
+    (SCAIFLOW_SIGN_IN_RATE), and a session keeps only its newest few pending sign-ins.
+    """
     if not sign_in_enabled():
         return _refused(request, "it is not configured (SCAIKEY_OIDC_CLIENT_ID).")
+    throttle = SignInStartThrottle()
+    if not throttle.allow_request(request, None):
+        return _throttled(request, throttle.wait())
     callback = request.build_absolute_uri(reverse("scaikey_callback"))
     try:
-        return scaikey_client().authorize_redirect(request, callback)
+        response = scaikey_client().authorize_redirect(request, callback)
     except (requests.RequestException, ValueError, KeyError, RuntimeError) as exc:
         logger.warning("ScaiKey discovery failed: %s", exc)
         return _refused(request, "ScaiKey could not be reached. Try again later.")
+    _pending_sign_ins_prune(request.session)
+    return response
+
+
+class SignInStartThrottle(SimpleRateThrottle):
+    """Sign-in starts per client address, counted in the shared cache (so across processes).
+
+    The address is REMOTE_ADDR: ScaiFlow trusts no X-Forwarded-For, which anyone can send.
+    """
+
+    def __init__(self) -> None:
+        # The rate is read on each request, not once at import (SimpleRateThrottle's default).
+        self.rate = settings.SCAIFLOW_SIGN_IN_RATE
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+
+    def get_cache_key(self, request, view) -> str:
+        return f"throttle:scaikey-sign-in:{request.META.get('REMOTE_ADDR', '')}"
+
+
+def _throttled(request: HttpRequest, wait: float | None) -> HttpResponse:
+    retry_after = max(1, math.ceil(wait or 1))
+    response = render(
+        request, "admin/sign_in_throttled.html", {"retry_after": retry_after}, status=429
+    )
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _pending_sign_ins_prune(session) -> None:
+    """Keep the newest MAX_PENDING_SIGN_INS pending sign-ins: one cookie cannot pile them up."""
+    pending = sorted(
+        # A session has keys() but no iteration of its own.
+        (key for key in session.keys() if key.startswith(STATE_SESSION_PREFIX)),  # noqa: SIM118
+        key=lambda key: session[key].get("exp", 0),
+        reverse=True,
+    )
+    for key in pending[MAX_PENDING_SIGN_INS:]:
+        del session[key]
 
 
 @never_cache

@@ -317,3 +317,33 @@ def test_roles_are_read_as_the_api_reads_them(scaikey):
     sign_in(sub="ada", claims=json.dumps({"roles": ["tenant_admin\n", {"x": 1}, "member"]}))
     (membership,) = TenantMembership.objects.all()
     assert membership.role == Role.MEMBER
+
+
+def pending_states(client: Client) -> set[str]:
+    prefix = "_state_scaikey_"
+    keys = client.session.keys()  # a session has keys() but no iteration of its own
+    return {key.removeprefix(prefix) for key in keys if key.startswith(prefix)}
+
+
+def test_a_session_keeps_only_its_newest_pending_sign_ins(scaikey):
+    client = Client()
+    urls = [start(client) for _ in range(8)]
+    states = [parse_qs(urlsplit(url).query)["state"][0] for url in urls]
+    assert pending_states(client) == set(states[-3:])
+    # The oldest is forgotten; the newest still signs in.
+    assert "stale" in refusal(client, client.get(consent(urls[0])))
+    assert client.get(consent(urls[-1]))["Location"] == "/admin/"
+
+
+def test_starts_are_limited_per_client_address_with_a_429_page(scaikey, settings):
+    settings.SCAIFLOW_SIGN_IN_RATE = "3/min"
+    client = Client(REMOTE_ADDR="203.0.113.7")
+    for _ in range(3):
+        assert client.get("/admin/oidc/login/").status_code == 302
+    refused = client.get("/admin/oidc/login/", HTTP_X_FORWARDED_FOR="198.51.100.1")
+    assert refused.status_code == 429 and refused["Content-Type"].startswith("text/html")
+    assert 0 < int(refused["Retry-After"]) <= 60
+    assert "Too many sign-ins with ScaiKey" in refused.content.decode()
+    assert len(pending_states(client)) == 3
+    # Another address is not affected.
+    assert Client(REMOTE_ADDR="203.0.113.8").get("/admin/oidc/login/").status_code == 302

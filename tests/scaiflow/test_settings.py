@@ -51,6 +51,7 @@ def test_production_refuses_to_start_without(missing):
         ("SCAIFLOW_DEPLOY_AUTH", "password"),
         ("SCAIFLOW_DEPLOY_RATE", "30"),
         ("SCAIFLOW_DEPLOY_TENANT_RATE", "120/fortnight"),
+        ("SCAIFLOW_SIGN_IN_RATE", "20"),
     ],
 )
 def test_malformed_setting_is_refused(name, value):

@@ -263,6 +263,8 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "admin:login"
+# Where a sign-in lands when its `next` is missing or refused (Django: /accounts/profile/).
+LOGIN_REDIRECT_URL = "admin:index"
 # N failed password sign-ins of one username from one address lock that pair out for M minutes.
 AXES_FAILURE_LIMIT = env.int("SCAIFLOW_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SCAIFLOW_LOGIN_LOCKOUT_MINUTES", default=15))

@@ -280,6 +280,11 @@ AXES_VERBOSE = False
 SCAIKEY_OIDC_CLIENT_ID = env.str("SCAIKEY_OIDC_CLIENT_ID", default="")
 SCAIKEY_OIDC_CLIENT_SECRET = env.str("SCAIKEY_OIDC_CLIENT_SECRET", default="")
 SCAIKEY_OIDC_DISCOVERY_URL = env.str("SCAIKEY_OIDC_DISCOVERY_URL", default="")
+# An admin session signed in with ScaiKey ends with its ID token, or after this many hours if
+# sooner: memberships are read at sign-in, so this is how stale they may get.
+SCAIFLOW_ADMIN_SESSION_HOURS = env.float("SCAIFLOW_ADMIN_SESSION_HOURS", default=12.0)
+if SCAIFLOW_ADMIN_SESSION_HOURS <= 0:
+    raise ImproperlyConfigured("SCAIFLOW_ADMIN_SESSION_HOURS must be a number of hours above 0")
 # Starts of "Sign in with ScaiKey" per client address (each writes a session); over it, a 429.
 SCAIFLOW_SIGN_IN_RATE = env.str("SCAIFLOW_SIGN_IN_RATE", default="20/min")
 _rate_check("SCAIFLOW_SIGN_IN_RATE", SCAIFLOW_SIGN_IN_RATE)

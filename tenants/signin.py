@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import UTC, datetime, timedelta
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -22,6 +23,7 @@ from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from joserfc.errors import (
     BadSignatureError,
@@ -166,7 +168,17 @@ def callback(request: HttpRequest) -> HttpResponse:
     except SignInRefused as exc:
         return _refused(request, str(exc))
     login(request, user, backend=BACKEND)
+    # Memberships are read at sign-in only: the session ends soon enough for a change in ScaiKey
+    # to reach the admin at the next sign-in.
+    request.session.set_expiry(_session_end(claims))
     return redirect("admin:index")
+
+
+def _session_end(claims: dict) -> datetime:
+    """When a ScaiKey admin session ends: the ID token's expiry or SCAIFLOW_ADMIN_SESSION_HOURS
+    from now, whichever comes first; a fixed time, not extended by activity."""
+    token_end = datetime.fromtimestamp(claims["exp"], tz=UTC)
+    return min(token_end, timezone.now() + timedelta(hours=settings.SCAIFLOW_ADMIN_SESSION_HOURS))
 
 
 def _provider_error(request: HttpRequest) -> HttpResponse:

@@ -347,3 +347,26 @@ def test_starts_are_limited_per_client_address_with_a_429_page(scaikey, settings
     assert len(pending_states(client)) == 3
     # Another address is not affected.
     assert Client(REMOTE_ADDR="203.0.113.8").get("/admin/oidc/login/").status_code == 302
+
+
+def test_a_scaikey_session_ends_with_the_id_token(scaikey):
+    client, response = sign_in()
+    assert response["Location"] == "/admin/"
+    # devstack's ID tokens live 600 s; the session is not extended by activity.
+    assert 590 <= client.session.get_expiry_age() <= 600
+    client.get("/admin/")
+    assert client.session.get_expiry_age() <= 600
+
+
+def test_a_scaikey_session_lasts_at_most_scaiflow_admin_session_hours(scaikey, settings):
+    settings.SCAIFLOW_ADMIN_SESSION_HOURS = 0.05  # 3 minutes, sooner than the token
+    client, response = sign_in()
+    assert response["Location"] == "/admin/"
+    assert 170 <= client.session.get_expiry_age() <= 180
+
+
+def test_a_password_session_keeps_djangos_age(settings):
+    user = get_user_model().objects.create_user("opal", password="pw-Xy7-long", is_staff=True)
+    client = Client()
+    client.post("/admin/login/", {"username": user.username, "password": "pw-Xy7-long"})
+    assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE

@@ -32,6 +32,12 @@ def _require(name: str, value: object) -> None:
         )
 
 
+def _rate_check(name: str, value: str) -> None:
+    # A rate the throttle could not read would fail every request it guards: stop at start-up.
+    if not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name} must look like 30/min (N/sec, N/min, N/hour, N/day)")
+
+
 # --- Core Django -----------------------------------------------------------------------------
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -147,7 +153,10 @@ if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# Preloading is a commitment browsers keep for months whatever the header says later (and it
+# needs includeSubDomains): the operator opts in knowingly, so `check --deploy` need not ask.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
@@ -209,9 +218,7 @@ SCAIFLOW_DEPLOY_RATE = env.str("SCAIFLOW_DEPLOY_RATE", default="30/min")
 # A tenant's deploys, all its principals and the legacy token together.
 SCAIFLOW_DEPLOY_TENANT_RATE = env.str("SCAIFLOW_DEPLOY_TENANT_RATE", default="120/min")
 for _name in ("SCAIFLOW_DEPLOY_RATE", "SCAIFLOW_DEPLOY_TENANT_RATE"):
-    # A rate the throttle could not read would fail every deploy: stop at start-up instead.
-    if not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", globals()[_name]):
-        raise ImproperlyConfigured(f"{_name} must look like 30/min (N/sec, N/min, N/hour, N/day)")
+    _rate_check(_name, globals()[_name])
 SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT = env.float("SCAIFLOW_UPSTREAM_CONNECT_TIMEOUT", default=3.0)
 SCAIFLOW_UPSTREAM_READ_TIMEOUT = env.float("SCAIFLOW_UPSTREAM_READ_TIMEOUT", default=30.0)
 # A pending deployment older than this is closed as `deploy_abandoned` (its server died).
@@ -259,6 +266,8 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "admin:login"
+# Where a sign-in lands when its `next` is missing or refused (Django: /accounts/profile/).
+LOGIN_REDIRECT_URL = "admin:index"
 # N failed password sign-ins of one username from one address lock that pair out for M minutes.
 AXES_FAILURE_LIMIT = env.int("SCAIFLOW_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SCAIFLOW_LOGIN_LOCKOUT_MINUTES", default=15))
@@ -271,6 +280,14 @@ AXES_VERBOSE = False
 SCAIKEY_OIDC_CLIENT_ID = env.str("SCAIKEY_OIDC_CLIENT_ID", default="")
 SCAIKEY_OIDC_CLIENT_SECRET = env.str("SCAIKEY_OIDC_CLIENT_SECRET", default="")
 SCAIKEY_OIDC_DISCOVERY_URL = env.str("SCAIKEY_OIDC_DISCOVERY_URL", default="")
+# An admin session signed in with ScaiKey ends with its ID token, or after this many hours if
+# sooner: memberships are read at sign-in, so this is how stale they may get.
+SCAIFLOW_ADMIN_SESSION_HOURS = env.float("SCAIFLOW_ADMIN_SESSION_HOURS", default=12.0)
+if SCAIFLOW_ADMIN_SESSION_HOURS <= 0:
+    raise ImproperlyConfigured("SCAIFLOW_ADMIN_SESSION_HOURS must be a number of hours above 0")
+# Starts of "Sign in with ScaiKey" per client address (each writes a session); over it, a 429.
+SCAIFLOW_SIGN_IN_RATE = env.str("SCAIFLOW_SIGN_IN_RATE", default="20/min")
+_rate_check("SCAIFLOW_SIGN_IN_RATE", SCAIFLOW_SIGN_IN_RATE)
 
 # --- Object storage for flow versions -------------------------------------------------------
 

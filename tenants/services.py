@@ -7,12 +7,16 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
+from scaiflow.identity.claims import InvalidClaims, ScaiKeyClaims, scaikey_claims_parse
 from tenants.audit import audit_record
 from tenants.credentials import credential_store
 from tenants.models import AuditKind, Tenant, TenantCredential, validate_tenant_slug
 from tenants.validators import scaigrid_api_key_validate, scaigrid_base_url_validate
 
 logger = logging.getLogger("scaiflow.tenants")
+
+# The admin username of a ScaiKey user is this and its `sub`.
+SCAIKEY_USERNAME_PREFIX = "scaikey:"
 
 
 def tenant_create(*, slug: str, name: str = "") -> Tenant:
@@ -76,53 +80,32 @@ class SignInRefused(Exception):
 def admin_user_from_scaikey(*, issuer: str, claims: dict):
     """The admin user of a verified ScaiKey ID token, made or brought up to date.
 
-    Keyed by issuer and `sub`, named `scaikey:<sub>`. Its memberships become exactly the
-    token's: the tenant claim's tenant, as tenant_admin when `roles` has it, else member.
-    Memberships an earlier sign-in made for other tenants are removed; hand-made ones stay.
+    The claims are read by the API's parser (scaiflow.identity.claims), so a `sub` or role the
+    API refuses, the sign-in refuses too. Keyed by issuer and `sub`, named `scaikey:<sub>`. Its
+    memberships become exactly the token's: the tenant claim's tenant, as tenant_admin when the
+    roles hold it, else member. Memberships an earlier sign-in made for other tenants are
+    removed; hand-made ones stay.
     """
-    from django.contrib.auth import get_user_model
-
     from tenants.models import Role, ScaiKeyIdentity, TenantMembership
 
-    sub = claims.get("sub")
-    slug = claims.get(settings.SCAIKEY_TENANT_CLAIM)
-    roles = claims.get("roles")
-    if not isinstance(sub, str) or not sub or len(sub) > 140:
-        raise SignInRefused("ScaiKey's answer names no user (sub).")
-    if not isinstance(slug, str) or not slug:
-        raise SignInRefused(
-            "Your ScaiKey account names no tenant: ask your ScaiKey administrator to give it one."
-        )
-    try:
-        validate_tenant_slug(slug)
-    except ValidationError:
-        raise SignInRefused(
-            f"ScaiKey names the tenant {slug[:70]!r}, which is not valid."
-        ) from None
-    role = Role.TENANT_ADMIN if isinstance(roles, list) and "tenant_admin" in roles else Role.MEMBER
-    username = f"scaikey:{sub}"
+    parsed = _sign_in_claims(claims)
+    role = Role.TENANT_ADMIN if parsed.is_tenant_admin else Role.MEMBER
+    username = _scaikey_username(parsed.subject)
     with transaction.atomic():
         identity = (
-            ScaiKeyIdentity.objects.select_related("user").filter(issuer=issuer, sub=sub).first()
+            ScaiKeyIdentity.objects.select_related("user")
+            .filter(issuer=issuer, sub=parsed.subject)
+            .first()
         )
-        if identity is None:
-            user_model = get_user_model()
-            if user_model.objects.filter(username=username).exists():
-                raise SignInRefused(
-                    f"The admin user {username} belongs to another sign-in; ask an operator."
-                )
-            user = user_model(username=username, is_staff=True)
-            user.set_unusable_password()
-            user.save()
-            identity = ScaiKeyIdentity.objects.create(user=user, issuer=issuer, sub=sub)
-        user = identity.user
+        user = identity.user if identity else _scaikey_user_create(issuer, parsed.subject, username)
         if not user.is_active:
             raise SignInRefused(f"The admin user {username} is deactivated.")
         if not user.is_staff:
             user.is_staff = True
             user.save(update_fields=["is_staff"])
-        identity.save(update_fields=["last_sign_in"])
-        tenant, _ = Tenant.objects.get_or_create(slug=slug)
+        if identity:
+            identity.save(update_fields=["last_sign_in"])
+        tenant, _ = Tenant.objects.get_or_create(slug=parsed.tenant_slug)
         # delete() per row: the group receivers see each removal.
         for stale in TenantMembership.objects.filter(user=user, from_scaikey=True).exclude(
             tenant=tenant, role=role
@@ -130,5 +113,60 @@ def admin_user_from_scaikey(*, issuer: str, claims: dict):
             stale.delete()
         if not TenantMembership.objects.filter(user=user, tenant=tenant).exists():
             TenantMembership.objects.create(user=user, tenant=tenant, role=role, from_scaikey=True)
-    logger.info("admin sign-in with ScaiKey: %s, %s of %s", username, role, slug)
+    logger.info("admin sign-in with ScaiKey: %s, %s of %s", username, role, parsed.tenant_slug)
+    return user
+
+
+def _sign_in_claims(claims: dict) -> ScaiKeyClaims:
+    """The token's subject, tenant and roles, as the API reads them; else SignInRefused."""
+    tenant_claim = settings.SCAIKEY_TENANT_CLAIM
+    slug = claims.get(tenant_claim)
+    if not isinstance(slug, str) or not slug:
+        raise SignInRefused(
+            "Your ScaiKey account names no tenant: ask your ScaiKey administrator to give it one."
+        )
+    try:
+        parsed = scaikey_claims_parse(claims, tenant_claim=tenant_claim)
+    except InvalidClaims as exc:
+        raise SignInRefused(f"ScaiKey's ID token was refused: {exc}.") from None
+    try:
+        validate_tenant_slug(parsed.tenant_slug)
+    except ValidationError:
+        raise SignInRefused(
+            f"ScaiKey names the tenant {parsed.tenant_slug[:70]!r}, which is not valid."
+        ) from None
+    return parsed
+
+
+def _scaikey_username(subject: str) -> str:
+    """`scaikey:<sub>`, which must fit Django's username (150 characters): a valid `sub` may be
+    255 long, and one too long for the admin is refused rather than cut, since a cut name
+    could be another user's."""
+    from django.contrib.auth import get_user_model
+
+    username = f"{SCAIKEY_USERNAME_PREFIX}{subject}"
+    limit = get_user_model()._meta.get_field("username").max_length
+    if len(username) > limit:
+        raise SignInRefused(
+            f"Your ScaiKey user id is {len(subject)} characters long; the admin takes at most "
+            f"{limit - len(SCAIKEY_USERNAME_PREFIX)}. Ask an operator."
+        )
+    return username
+
+
+def _scaikey_user_create(issuer: str, subject: str, username: str):
+    """A new staff user without a password, tied to this ScaiKey account."""
+    from django.contrib.auth import get_user_model
+
+    from tenants.models import ScaiKeyIdentity
+
+    user_model = get_user_model()
+    if user_model.objects.filter(username=username).exists():
+        raise SignInRefused(
+            f"The admin user {username} belongs to another sign-in; ask an operator."
+        )
+    user = user_model(username=username, is_staff=True)
+    user.set_unusable_password()
+    user.save()
+    ScaiKeyIdentity.objects.create(user=user, issuer=issuer, sub=subject)
     return user

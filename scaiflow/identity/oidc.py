@@ -5,9 +5,9 @@ Authlib reads ScaiKey's endpoints and keys from discovery, keeps state, nonce an
 verifier in the session, and verifies the ID token: its signature by `kid` from the JWKS
 (refetched once for an unknown `kid`), `iss`, `aud` (our client id), `exp` and `nonce`. Who
 the user is and which tenant they belong to then comes from the token
-(tenants.services.admin_user_from_scaikey). Whatever goes wrong is a message on the login
-page, never an error page: a sign-in link that is stale or replayed, a refused or forged
-token, ScaiKey not answering.
+(tenants.services.admin_user_from_scaikey). What ScaiKey or the user can get wrong is a
+message on the login page, never an error page: a sign-in link that is stale or replayed, a
+refused or forged token, ScaiKey not answering (tenants/signin.py says which).
 """
 
 from __future__ import annotations

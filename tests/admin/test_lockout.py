@@ -63,3 +63,12 @@ def test_a_success_clears_earlier_failures(opal):
     assert sign_in(PASSWORD).status_code == 302
     for _ in range(4):
         assert sign_in("wrong").status_code == 200
+
+
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/admin/"])
+def test_a_refused_next_sends_the_user_to_the_admin_index(opal, next_url):
+    client = Client()
+    response = client.post(
+        "/admin/login/", {"username": "opal", "password": PASSWORD, "next": next_url}
+    )
+    assert response.status_code == 302 and response["Location"] == "/admin/"

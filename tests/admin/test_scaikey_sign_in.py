@@ -188,3 +188,185 @@ def test_without_a_client_id_the_views_say_so(settings):
 def test_a_tenant_of_the_token_is_created(scaikey):
     sign_in(tenant="newco", sub="nia", roles="")
     assert Tenant.objects.filter(slug="newco").exists()
+
+
+@pytest.mark.parametrize("bug", [KeyError("iss"), ValueError("bad"), RuntimeError("oops")])
+def test_a_bug_after_the_token_is_verified_is_a_500_with_a_traceback(
+    scaikey, monkeypatch, caplog, bug
+):
+    def broken(**kwargs):
+        raise bug
+
+    monkeypatch.setattr("tenants.signin.admin_user_from_scaikey", broken)
+    client = Client(raise_request_exception=False)
+    response = client.get(consent(start(client)))
+    assert response.status_code == 500
+    assert not [str(m) for m in get_messages(response.wsgi_request)]
+    (logged,) = [r for r in caplog.records if r.name == "django.request" and r.exc_info]
+    assert logged.exc_info[0] is type(bug)
+
+
+def test_scaikey_unreachable_at_the_token_exchange_is_a_message(scaikey, monkeypatch):
+    client = Client()
+    callback = consent(start(client))
+
+    def unreachable(self, *args, **kwargs):
+        raise requests.ConnectionError("connection refused")
+
+    monkeypatch.setattr(requests.Session, "send", unreachable)
+    assert "could not be reached" in refusal(client, client.get(callback))
+
+
+def test_a_code_scaikey_refuses_is_a_fixed_message(scaikey):
+    client = Client()
+    callback = consent(start(client))
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    scaikey.stack.oidc.redeem(code)  # spent elsewhere: the token endpoint says invalid_grant
+    message = refusal(client, client.get(callback))
+    assert "ScaiKey refused the sign-in." in message and "unknown, used" not in message
+
+
+PHISHING = "Your account is locked. Call +1-555-0100\n2026 ERROR forged line"
+
+
+def pending_state(client: Client) -> str:
+    """Start a sign-in in this client's session; the state ScaiKey would send back."""
+    return parse_qs(urlsplit(start(client)).query)["state"][0]
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        ("access_denied", "the sign-in was declined at ScaiKey."),
+        ("temporarily_unavailable", "ScaiKey is temporarily unavailable."),
+        ("invalid_scope", "tell an operator"),
+        ("made_up_code", "ScaiKey refused the sign-in."),
+    ],
+)
+def test_scaikey_error_answers_show_a_fixed_message_and_log_the_description(
+    scaikey, caplog, error, shown
+):
+    client = Client()
+    state = pending_state(client)
+    response = client.get(
+        "/admin/oidc/callback/",
+        {"error": error, "error_description": PHISHING, "state": state},
+    )
+    message = refusal(client, response)
+    assert shown in message and "555" not in message
+    assert "555" not in client.get("/admin/login/").content.decode()
+    (logged,) = [r for r in caplog.records if "refused the sign-in" in r.getMessage()]
+    assert "\n" not in logged.getMessage() and "+1-555-0100\\n2026" in logged.getMessage()
+    # The state is spent: the same answer again is not for a pending sign-in.
+    again = client.get("/admin/oidc/callback/", {"error": error, "state": state})
+    assert again["Location"] == "/admin/login/"
+    assert not list(get_messages(again.wsgi_request))
+
+
+@pytest.mark.parametrize("state", [None, "", "not-ours"])
+def test_a_scaikey_error_for_no_pending_sign_in_is_ignored(scaikey, state):
+    client = Client()
+    pending_state(client)  # this session has a sign-in pending, but with another state
+    query = {"error": "access_denied", "error_description": PHISHING}
+    if state is not None:
+        query["state"] = state
+    response = client.get("/admin/oidc/callback/", query)
+    assert response.status_code == 302 and response["Location"] == "/admin/login/"
+    assert not list(get_messages(response.wsgi_request))
+    assert "555" not in client.get("/admin/login/").content.decode()
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "x\n2026 INFO forged",
+        "ada\n",
+        " ada",
+        "ada ",
+        "a\tda",
+        "\u0430da",  # a Cyrillic letter a: looks like "ada"
+        "x" * 256,
+    ],
+)
+def test_a_sub_the_api_refuses_is_refused_by_the_sign_in_too(scaikey, sub):
+    client, response = sign_in(claims=json.dumps({"sub": sub}))
+    message = refusal(client, response)
+    assert "'sub' claim must be" in message and "\n" not in message
+    assert "_auth_user_id" not in client.session
+    assert not get_user_model().objects.filter(username__startswith="scaikey:").exists()
+    assert not ScaiKeyIdentity.objects.exists()
+
+
+def test_a_valid_sub_too_long_for_an_admin_username_is_refused_clearly(scaikey):
+    fits = "s" * 142  # "scaikey:" and 142 characters: Django's 150
+    client, response = sign_in(sub=fits)
+    assert response["Location"] == "/admin/"
+    assert get_user_model().objects.filter(username=f"scaikey:{fits}").exists()
+
+    client, response = sign_in(sub="t" * 143)
+    assert "143 characters long; the admin takes at most 142" in refusal(client, response)
+    assert ScaiKeyIdentity.objects.count() == 1
+
+
+def test_roles_are_read_as_the_api_reads_them(scaikey):
+    # Not a list: the API refuses such a token, so does the sign-in.
+    client, response = sign_in(claims=json.dumps({"roles": "tenant_admin"}))
+    assert "'roles' claim must be a list" in refusal(client, response)
+    assert not TenantMembership.objects.exists()
+    # Entries that are no role name grant nothing.
+    sign_in(sub="ada", claims=json.dumps({"roles": ["tenant_admin\n", {"x": 1}, "member"]}))
+    (membership,) = TenantMembership.objects.all()
+    assert membership.role == Role.MEMBER
+
+
+def pending_states(client: Client) -> set[str]:
+    prefix = "_state_scaikey_"
+    keys = client.session.keys()  # a session has keys() but no iteration of its own
+    return {key.removeprefix(prefix) for key in keys if key.startswith(prefix)}
+
+
+def test_a_session_keeps_only_its_newest_pending_sign_ins(scaikey):
+    client = Client()
+    urls = [start(client) for _ in range(8)]
+    states = [parse_qs(urlsplit(url).query)["state"][0] for url in urls]
+    assert pending_states(client) == set(states[-3:])
+    # The oldest is forgotten; the newest still signs in.
+    assert "stale" in refusal(client, client.get(consent(urls[0])))
+    assert client.get(consent(urls[-1]))["Location"] == "/admin/"
+
+
+def test_starts_are_limited_per_client_address_with_a_429_page(scaikey, settings):
+    settings.SCAIFLOW_SIGN_IN_RATE = "3/min"
+    client = Client(REMOTE_ADDR="203.0.113.7")
+    for _ in range(3):
+        assert client.get("/admin/oidc/login/").status_code == 302
+    refused = client.get("/admin/oidc/login/", HTTP_X_FORWARDED_FOR="198.51.100.1")
+    assert refused.status_code == 429 and refused["Content-Type"].startswith("text/html")
+    assert 0 < int(refused["Retry-After"]) <= 60
+    assert "Too many sign-ins with ScaiKey" in refused.content.decode()
+    assert len(pending_states(client)) == 3
+    # Another address is not affected.
+    assert Client(REMOTE_ADDR="203.0.113.8").get("/admin/oidc/login/").status_code == 302
+
+
+def test_a_scaikey_session_ends_with_the_id_token(scaikey):
+    client, response = sign_in()
+    assert response["Location"] == "/admin/"
+    # devstack's ID tokens live 600 s; the session is not extended by activity.
+    assert 590 <= client.session.get_expiry_age() <= 600
+    client.get("/admin/")
+    assert client.session.get_expiry_age() <= 600
+
+
+def test_a_scaikey_session_lasts_at_most_scaiflow_admin_session_hours(scaikey, settings):
+    settings.SCAIFLOW_ADMIN_SESSION_HOURS = 0.05  # 3 minutes, sooner than the token
+    client, response = sign_in()
+    assert response["Location"] == "/admin/"
+    assert 170 <= client.session.get_expiry_age() <= 180
+
+
+def test_a_password_session_keeps_djangos_age(settings):
+    user = get_user_model().objects.create_user("opal", password="pw-Xy7-long", is_staff=True)
+    client = Client()
+    client.post("/admin/login/", {"username": user.username, "password": "pw-Xy7-long"})
+    assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE

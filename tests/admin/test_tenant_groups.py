@@ -217,3 +217,43 @@ def test_create_tenant_admin_refuses_what_it_cannot_do(acme, monkeypatch):
     with pytest.raises(CommandError, match="too short"):
         call_command("create_tenant_admin", "acme", "newt", "--password-stdin")
     assert not get_user_model().objects.filter(username="newt").exists()
+
+
+def test_create_tenant_admin_refuses_an_existing_user_without_existing(acme):
+    vera = staff("vera")
+    TenantMembership.objects.create(user=vera, tenant=acme, role=Role.MEMBER)
+    with pytest.raises(CommandError, match=r"already exists.*--existing"):
+        call_command("create_tenant_admin", "acme", "vera", stdout=io.StringIO())
+    assert TenantMembership.objects.get(user=vera).role == Role.MEMBER
+    assert vera.check_password("pw-Xy7-long")
+
+
+def test_create_tenant_admin_promotes_an_existing_user_when_told(acme):
+    vera = get_user_model().objects.create_user("vera", password="pw-Xy7-long")
+    TenantMembership.objects.create(user=vera, tenant=acme, role=Role.MEMBER)
+    out = io.StringIO()
+    call_command("create_tenant_admin", "acme", "vera", "--existing", stdout=out)
+    said = out.getvalue()
+    assert "updated existing user 'vera'" in said and "was member" in said
+    assert "made staff" in said and "password unchanged" in said
+    assert "Set the password" not in said
+    vera.refresh_from_db()
+    assert vera.is_staff and vera.check_password("pw-Xy7-long")
+    assert TenantMembership.objects.get(user=vera).role == Role.TENANT_ADMIN
+
+
+def test_a_scaikey_sign_in_keeps_a_promotion_made_by_the_command(acme):
+    from tenants.services import admin_user_from_scaikey
+
+    claims = {"sub": "ada", "tenant": "acme", "roles": []}
+    user = admin_user_from_scaikey(issuer="https://scaikey.test", claims=claims)
+    assert TenantMembership.objects.get(user=user).from_scaikey
+
+    out = io.StringIO()
+    call_command("create_tenant_admin", "acme", "scaikey:ada", "--existing", stdout=out)
+    assert "was member from a ScaiKey sign-in" in out.getvalue()
+
+    admin_user_from_scaikey(issuer="https://scaikey.test", claims=claims)  # still a member there
+    (membership,) = TenantMembership.objects.filter(user=user)
+    assert (membership.role, membership.from_scaikey) == (Role.TENANT_ADMIN, False)
+    assert groups_of(user) == {TENANT_ADMINS}

@@ -51,6 +51,7 @@ def test_production_refuses_to_start_without(missing):
         ("SCAIFLOW_DEPLOY_AUTH", "password"),
         ("SCAIFLOW_DEPLOY_RATE", "30"),
         ("SCAIFLOW_DEPLOY_TENANT_RATE", "120/fortnight"),
+        ("SCAIFLOW_SIGN_IN_RATE", "20"),
     ],
 )
 def test_malformed_setting_is_refused(name, value):
@@ -84,3 +85,11 @@ def test_a_redis_url_key_prefix_reaches_django():
     result = manage("shell", "-v", "0", "-c", script, env={"DEBUG": "1", "CACHE_URL": url})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["scaiflow.core.cache.RedisCache", "staging", "60", "False"]
+
+
+def test_hsts_preload_is_off_unless_the_operator_turns_it_on():
+    show = ("shell", "-c", "from django.conf import settings; print(settings.SECURE_HSTS_PRELOAD)")
+    result = manage(*show, env=PRODUCTION_ENV)
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+    result = manage(*show, env={**PRODUCTION_ENV, "SECURE_HSTS_PRELOAD": "1"})
+    assert result.stdout.strip().splitlines()[-1] == "True", result.stderr

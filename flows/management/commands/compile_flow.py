@@ -3,7 +3,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from scaiflow.cli import CommandFailed, add_compile_arguments, compile_file
+from scaiflow.cli.main import CommandFailed, add_compile_arguments, compile_file
 
 
 class Command(BaseCommand):

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from scaiflow.client import EXIT_COMPILE, EXIT_USAGE, ClientError
+from scaiflow.cli.client import EXIT_COMPILE, EXIT_USAGE, ClientError
 
 LOCK_NAME = ".scaiflow.json"
 LOCK_FORMAT = 1

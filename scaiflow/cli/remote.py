@@ -3,7 +3,7 @@
 Each takes its targets one by one and goes on after a failed one; the command's exit status
 is the first failure's (docs/ci.md lists them). With `--json` it prints one JSON object,
 `{"command", "ok", "exit_code", …}`, and nothing else; without, a line per target on standard
-output and each failure, with its fix, on standard error. `diff` is in `scaiflow.remote_diff`.
+output and each failure, with its fix, on standard error. `diff` is in `scaiflow.cli.diff`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from scaiflow.client import EXIT_OK, EXIT_USAGE, Client, ClientError
-from scaiflow.flowfiles import (
+from scaiflow.cli.client import EXIT_OK, EXIT_USAGE, Client, ClientError
+from scaiflow.cli.flowfiles import (
     Entry,
     FlowFile,
     LockFile,

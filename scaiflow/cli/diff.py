@@ -13,9 +13,9 @@ from typing import Any
 
 from flows.compiler import CatalogError, compile_flow, load_catalog
 from flows.graphdiff import content_diff, manifest_diff
-from scaiflow.client import EXIT_USAGE, Client, ClientError
-from scaiflow.flowfiles import Locks, local_failure, read_flow_file
-from scaiflow.remote import Run, give_up
+from scaiflow.cli.client import EXIT_USAGE, Client, ClientError
+from scaiflow.cli.flowfiles import Locks, local_failure, read_flow_file
+from scaiflow.cli.remote import Run, give_up
 
 
 def diff(client: Client, run: Run, file: str, *, catalog_path: str) -> int:

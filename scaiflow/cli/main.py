@@ -6,7 +6,7 @@ as `FILE:PATH: SEVERITY CODE: MESSAGE`. Exit status: 0 compiled (warnings allowe
 errors, 2 usage error or a file that cannot be read or written.
 
 `push`, `deploy`, `pull`, `status` and `diff` talk to a running ScaiFlow over its REST API
-(`scaiflow.remote`, through `scaiflow.client`); docs/ci.md describes them and their exit
+(`scaiflow.cli.remote`, through `scaiflow.cli.client`); docs/ci.md describes them and their exit
 statuses.
 
 It needs no database and no Django settings: the plugin catalog is extended by the file named
@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from flows.compiler import CatalogError, CompileResult, Diagnostic, compile_flow, load_catalog
-from scaiflow import remote, remote_diff
-from scaiflow.client import (
+from scaiflow.cli import diff as remote_diff
+from scaiflow.cli import remote
+from scaiflow.cli.client import (
     DEFAULT_RETRIES,
     EXIT_AUTH,
     TOKEN_VARIABLE,
@@ -33,8 +34,8 @@ from scaiflow.client import (
     Client,
     ClientError,
 )
-from scaiflow.flowfiles import local_failure
-from scaiflow.remote import Run
+from scaiflow.cli.flowfiles import local_failure
+from scaiflow.cli.remote import Run
 
 EXIT_OK = 0
 EXIT_COMPILE_ERRORS = 1

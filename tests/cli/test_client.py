@@ -10,7 +10,7 @@ import pytest
 import requests
 import responses
 
-from scaiflow.client import (
+from scaiflow.cli.client import (
     EXIT_AUTH,
     EXIT_COMPILE,
     EXIT_CONFLICT,
@@ -155,7 +155,7 @@ def test_the_token_is_not_in_the_clients_repr_and_urls_lose_their_password():
 
 def test_the_command_needs_no_django():
     code = (
-        "import sys, scaiflow.cli, scaiflow.remote_diff; "
+        "import sys, scaiflow.cli.main, scaiflow.cli.diff; "
         "sys.exit(any(m.split('.')[0] in ('django', 'rest_framework') for m in sys.modules))"
     )
     env = {"PATH": "/usr/bin:/bin"}
@@ -178,7 +178,7 @@ def test_the_apis_own_url_is_taken_as_the_base_url(slept):
     ],
 )
 def test_a_usage_error_never_repeats_the_token(argv, capsys):
-    from scaiflow.cli import main
+    from scaiflow.cli.main import main
 
     with pytest.raises(SystemExit) as exited:
         main(argv)

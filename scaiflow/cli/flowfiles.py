@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from flows.compiler import canonical_json
 from scaiflow.cli.client import EXIT_COMPILE, EXIT_USAGE, ClientError
 
 LOCK_NAME = ".scaiflow.json"
@@ -30,10 +31,7 @@ FLOW_SUFFIX = ".flow.json"
 
 def canonical_sha256(content: Any) -> str:
     """The hash ScaiFlow gives this content (`content_sha256`)."""
-    text = json.dumps(
-        content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
 def pretty_json(content: Any) -> str:

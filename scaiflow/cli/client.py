@@ -3,93 +3,43 @@
 It needs no Django settings: the server and the credential come from the caller (the command
 reads `SCAIFLOW_URL` and `SCAIFLOW_TOKEN`, or `--url` and `--token`). Every answer that is not
 a success becomes one `ClientError` carrying the API's error detail (SPEC §2) and the exit
-status the command ends with, so a CI log can act on it.
+status the command ends with, so a CI log can act on it. Retries: `scaiflow.cli.session`.
 
-Retries are bounded: a 503 or 429 answer (ScaiFlow did nothing) is retried after its
-`Retry-After`, or an exponential backoff when it has none; a connection that could not be made
-is retried too. A request that may have reached ScaiFlow (a read timeout, a reset) is retried
-only when it is a GET. The token is sent in the `Authorization` header and nowhere else: it
-never appears in a message, an error or a URL printed.
+It trusts the server no further than it must. The token is sent in the `Authorization` header
+to SCAIFLOW_URL's scheme, host and port only, and never appears in a message, an error or a
+URL printed: a page's `next` link is followed there and nowhere else (`_next_url`), and a
+redirect is an error naming where it pointed, not followed. An answer is read up to a size
+limit, parsed as strict JSON and checked for the fields the command uses (`answers`).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from scaiflow.cli import answers
+from scaiflow.cli.errors import ClientError
+from scaiflow.cli.exits import EXIT_UNAVAILABLE
+from scaiflow.cli.output import printable
+from scaiflow.cli.session import Waiting, new_session, retry_after
 
 # The environment the command reads (documented in docs/ci.md).
 URL_VARIABLE = "SCAIFLOW_URL"
 TOKEN_VARIABLE = "SCAIFLOW_TOKEN"  # noqa: S105 (a variable's name)
 ENVIRONMENT = (URL_VARIABLE, TOKEN_VARIABLE)
 
-# Exit statuses: stable, documented in docs/ci.md.
-EXIT_OK = 0
-EXIT_COMPILE = 1
-EXIT_USAGE = 2
-EXIT_CONFLICT = 3
-EXIT_AUTH = 4
-EXIT_UPSTREAM = 5
-EXIT_UNAVAILABLE = 6
-
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 120.0  # a deploy waits on ScaiGrid and ScaiQueue
 DEFAULT_RETRIES = 3
-DEFAULT_MAX_WAIT = 60.0  # seconds of waiting, all retries together
-BACKOFF_SECONDS = 1.0
-
-# The codes of SPEC §2 / §4 that do not follow from the HTTP status alone.
-_CODE_EXITS = {
-    "compile_error": EXIT_COMPILE,
-    "flow_too_large": EXIT_COMPILE,
-    "version_conflict": EXIT_CONFLICT,
-    "deploy_in_progress": EXIT_CONFLICT,
-    "missing_scaigrid_credentials": EXIT_AUTH,
-}
-
-
-def exit_status_of(status: int | None, code: str | None) -> int:
-    """The command's exit status for an API error answer (`status` None: no answer at all)."""
-    if code in _CODE_EXITS:
-        return _CODE_EXITS[code]
-    if status is None or status in (429, 503) or (status >= 500 and status != 502):
-        return EXIT_UNAVAILABLE
-    if status == 502:
-        return EXIT_UPSTREAM
-    if status in (401, 403):
-        return EXIT_AUTH
-    if status in (409, 412):
-        return EXIT_CONFLICT
-    return EXIT_USAGE
-
-
-class ClientError(Exception):
-    """A request that did not succeed: the API's error detail and the exit status it means.
-
-    `detail` has at least `error` and `message` (SPEC §2's `detail`), and `fix` when known;
-    errors that never reached ScaiFlow get a code of the client's own (`unreachable`,
-    `invalid_answer`).
-    """
-
-    def __init__(self, status: int | None, detail: dict[str, Any]) -> None:
-        self.status = status
-        self.detail = detail
-        self.code = str(detail.get("error") or "error")
-        self.exit_status = exit_status_of(status, self.code)
-        super().__init__(f"{self.code}: {detail.get('message', '')}")
-
-    @property
-    def message(self) -> str:
-        return str(self.detail.get("message") or "")
-
-    @property
-    def fix(self) -> str:
-        return str(self.detail.get("fix") or "")
+DEFAULT_MAX_WAIT = 60.0  # seconds of waiting, all retries of one request together
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # far above ScaiFlow's largest flow
+MAX_PAGES = 10_000
 
 
 @dataclass
@@ -101,19 +51,16 @@ class Answer:
 
 def redacted(url: str) -> str:
     """`url` without any user or password in it: safe to print."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "(a malformed URL)"
     if parts.username is None and parts.password is None:
         return url
     host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    netloc = f"{host}:{port}" if port else host
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    raw = response.headers.get("Retry-After", "").strip()
-    if raw.isdigit():
-        return float(raw)
-    return None  # absent, or an HTTP date: the backoff decides
 
 
 @dataclass
@@ -121,15 +68,20 @@ class Client:
     """ScaiFlow's `/api/v1` at `base_url`, as the holder of `token`."""
 
     base_url: str
-    token: str
+    token: str = field(repr=False)
     retries: int = DEFAULT_RETRIES
     max_wait: float = DEFAULT_MAX_WAIT
     sleep: Callable[[float], None] = time.sleep
-    session: requests.Session = field(default_factory=requests.Session)
+    timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT)
+    max_answer_bytes: int = MAX_ANSWER_BYTES
+    session: requests.Session | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # ScaiFlow's base URL; the API's own (…/api/v1) is taken as meaning it too.
         self.base_url = self.base_url.rstrip("/").removesuffix("/api/v1")
+        self._waiting = Waiting(sleep=self.sleep, budget=self.max_wait)
+        if self.session is None:
+            self.session = new_session(retries=self.retries, waiting=self._waiting)
         self.session.headers["Authorization"] = f"Bearer {self.token}"
         self.session.headers["User-Agent"] = "scaiflow-cli"
         self.session.headers["Accept"] = "application/json"
@@ -141,17 +93,22 @@ class Client:
 
     def flow(self, flow_id: str) -> Answer:
         """`GET /flows/{id}`: the flow with its content; `ETag` its version."""
-        return self.request("GET", f"/flows/{flow_id}")
+        answer = self.request("GET", f"/flows/{_segment(flow_id)}")
+        answer.body = answers.flow(answer.status, answer.body, with_content=True)
+        return answer
 
     def flows(self, *, search: str = "") -> Iterator[dict[str, Any]]:
         """`GET /flows`, every page: the tenant's flows (whose name holds `search`, in any
         case), most recently changed first."""
         query = urlencode({"page_size": 200, **({"search": search} if search else {})})
-        return self._pages(f"/flows?{query}")
+        for status, item in self._pages(f"/flows?{query}"):
+            yield answers.flow(status, item)
 
     def flow_create(self, *, name: str, content: dict[str, Any]) -> Answer:
         """`POST /flows`: version 1."""
-        return self.request("POST", "/flows", json={"name": name, "content": content})
+        answer = self.request("POST", "/flows", json={"name": name, "content": content})
+        answer.body = answers.flow(answer.status, answer.body)
+        return answer
 
     def flow_update(
         self, flow_id: str, *, name: str, content: dict[str, Any], if_match: int | None
@@ -160,11 +117,10 @@ class Client:
         is not the current version."""
         headers = {"If-Match": f'"{if_match}"'} if if_match is not None else {}
         body = {"name": name, "content": content}
-        return self.request("PATCH", f"/flows/{flow_id}", json=body, headers=headers)
-
-    def flow_version(self, flow_id: str, number: int) -> Answer:
-        """`GET /flows/{id}/versions/{n}`: one version with its content."""
-        return self.request("GET", f"/flows/{flow_id}/versions/{number}")
+        path = f"/flows/{_segment(flow_id)}"
+        answer = self.request("PATCH", path, json=body, headers=headers)
+        answer.body = answers.flow(answer.status, answer.body)
+        return answer
 
     def deploy(
         self,
@@ -186,26 +142,49 @@ class Client:
             headers["If-Match"] = f'"{if_match}"'
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
-        return self.request("POST", f"/flows/{flow_id}/deploy", json=body, headers=headers)
+        path = f"/flows/{_segment(flow_id)}/deploy"
+        answer = self.request("POST", path, json=body, headers=headers)
+        answer.body = answers.deployment(answer.status, answer.body, deployed=True)
+        return answer
 
     def deployments(self, *, flow_id: str | None = None, limit: int) -> list[dict[str, Any]]:
-        """The latest `limit` deployments, newest first: the tenant's or one flow's."""
-        path = f"/flows/{flow_id}/deployments" if flow_id else "/deployments"
+        """The latest `limit` (at least 1) deployments, newest first: the tenant's or one
+        flow's."""
+        path = f"/flows/{_segment(flow_id)}/deployments" if flow_id else "/deployments"
         found = []
-        for record in self._pages(f"{path}?page_size={min(limit, 200)}"):
-            found.append(record)
+        for status, record in self._pages(f"{path}?page_size={min(max(limit, 1), 200)}"):
+            found.append(answers.deployment(status, record))
             if len(found) >= limit:
                 break
         return found
 
     # --- the transport -------------------------------------------------------------------
 
-    def _pages(self, path: str) -> Iterator[dict[str, Any]]:
-        url: str | None = self.base_url + "/api/v1" + path
+    def _pages(self, path: str) -> Iterator[tuple[int, Any]]:
+        """Every item of a list, with the status of the page it came on."""
+        url: str | None = self._url(path)
+        seen: set[str] = set()
         while url:
-            body = self.request("GET", url).body
-            yield from body.get("results", [])
-            url = body.get("next")
+            if url in seen or len(seen) >= MAX_PAGES:
+                raise answers.invalid(None, "its pages' next links go round in circles")
+            seen.add(url)
+            answer = self._send("GET", url)
+            results, link = answers.page(answer.status, answer.body)
+            for item in results:
+                yield answer.status, item
+            url = self._next_url(url, link) if link else None
+
+    def _next_url(self, current: str, link: str) -> str:
+        """Where a page's `next` link leads: SCAIFLOW_URL's scheme, host and port, with the
+        link's path and query. A link to that origin is followed as it is; a link elsewhere
+        (another host, another port, http for https) keeps only its path and query, so the
+        token never leaves for another server and https is never downgraded."""
+        try:
+            target = urlsplit(urljoin(current, link))
+        except ValueError:
+            raise answers.invalid(None, "a page's next link is not a URL") from None
+        origin = urlsplit(self.base_url)
+        return urlunsplit((origin.scheme, origin.netloc, target.path, target.query, ""))
 
     def request(
         self,
@@ -215,42 +194,51 @@ class Client:
         json: Any = None,
         headers: dict[str, str] | None = None,
     ) -> Answer:
-        """One API call with bounded retries; raises ClientError for anything but a 2xx."""
-        url = path if path.startswith(("http://", "https://")) else self._url(path)
-        waited = 0.0
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = self.session.request(
-                    method,
-                    url,
-                    json=json,
-                    headers=headers,
-                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                    allow_redirects=False,
-                )
-            except requests.RequestException as exc:
-                failure = self._network_error(exc)
-                retry = _never_sent(exc) or method == "GET"
-                wait = BACKOFF_SECONDS * 2 ** (attempt - 1)
-            else:
-                if response.status_code < 400:
-                    return Answer(response.status_code, dict(response.headers), _body(response))
-                failure = self._api_error(response)
-                retry = response.status_code in (429, 503)
-                after = _retry_after(response)
-                wait = after if after is not None else BACKOFF_SECONDS * 2 ** (attempt - 1)
-            if not retry or attempt > self.retries or waited + wait > self.max_wait:
-                raise failure
-            self.sleep(wait)
-            waited += wait
+        """One API call (`path` under /api/v1) with bounded retries; raises ClientError for
+        anything but a 2xx."""
+        return self._send(method, self._url(path), json=json, headers=headers)
+
+    def _send(
+        self, method: str, url: str, *, json: Any = None, headers: dict[str, str] | None = None
+    ) -> Answer:
+        assert self.session is not None
+        self._waiting.waited = 0.0
+        try:
+            response = self.session.request(
+                method,
+                url,
+                json=json,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+            with response:
+                if 300 <= response.status_code < 400:  # never followed, its body never read
+                    raise self._redirect_error(response)
+                body = self._read_body(response)
+        except requests.RequestException as exc:
+            raise self._network_error(exc) from None
+        if 200 <= response.status_code < 300:
+            return Answer(response.status_code, dict(response.headers), body)
+        raise self._api_error(response, body)
+
+    def _read_body(self, response: requests.Response) -> Any:
+        """The answer's JSON (None when empty or not JSON), read up to `max_answer_bytes`."""
+        chunks, size = [], 0
+        for chunk in response.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > self.max_answer_bytes:
+                what = f"it is larger than {self.max_answer_bytes} bytes"
+                raise answers.invalid(response.status_code, what)
+            chunks.append(chunk)
+        return parse_json(b"".join(chunks))
 
     def _url(self, path: str) -> str:
         return f"{self.base_url}/api/v1{path}"
 
     def _network_error(self, exc: requests.RequestException) -> ClientError:
-        # The exception's text names the URL and the connection, never the headers.
+        # Only the exception's class: its text may name the URL of a next link or a proxy.
         where = redacted(self.base_url)
         kind = "timed out" if isinstance(exc, requests.Timeout) else "could not be reached"
         return ClientError(
@@ -263,10 +251,32 @@ class Client:
             },
         )
 
-    def _api_error(self, response: requests.Response) -> ClientError:
-        body = _body(response)
-        detail = body.get("detail") if isinstance(body, dict) else None
-        if not isinstance(detail, dict) or "error" not in detail:
+    def _redirect_error(self, response: requests.Response) -> ClientError:
+        """A 3xx, which is never followed: where it pointed, and the fix."""
+        location = response.headers.get("Location", "")
+        try:
+            target = urlsplit(urljoin(response.url, location)) if location else None
+        except ValueError:
+            target = None
+        shown = printable(redacted(urlunsplit(target)), 300) if target else "nowhere it says"
+        fix = f"Set {URL_VARIABLE} to ScaiFlow's own base URL: the command follows no redirect."
+        origin = urlsplit(self.base_url)
+        upgrade = target and (origin.scheme, target.scheme) == ("http", "https")
+        if upgrade and target.hostname == origin.hostname:
+            https = urlunsplit(("https", target.netloc.rpartition("@")[2], origin.path, "", ""))
+            fix = f"Use https: {URL_VARIABLE}={printable(https, 300)}"
+        detail = {
+            "error": "redirected",
+            "message": f"{redacted(self.base_url)} answered HTTP {response.status_code}, a "
+            f"redirect to {shown}; not followed.",
+            "fix": fix,
+            "location": shown,
+        }
+        return ClientError(response.status_code, detail, exit_status=EXIT_UNAVAILABLE)
+
+    def _api_error(self, response: requests.Response, body: Any) -> ClientError:
+        detail = answers.error_detail(body)
+        if detail is None:
             detail = {
                 "error": "invalid_answer",
                 "message": f"{redacted(self.base_url)} answered HTTP {response.status_code} "
@@ -274,23 +284,24 @@ class Client:
                 "fix": f"Check that {URL_VARIABLE} is ScaiFlow's base URL.",
             }
         if response.status_code == 429 and "retry_after" not in detail:
-            detail["retry_after"] = _retry_after(response)
+            detail["retry_after"] = retry_after(response.headers.get("Retry-After"))
         return ClientError(response.status_code, detail)
 
 
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when the request cannot have reached ScaiFlow (no connection was made): then even
-    a POST is safe to send again. A reset or a read timeout may come after ScaiFlow acted."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+def _segment(value: str) -> str:
+    """One path segment: an id with `/`, `..` or `?` in it stays one segment."""
+    return quote(value, safe="")
 
 
-def _body(response: requests.Response) -> Any:
-    if not response.content:
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(data: bytes) -> Any:
+    """Strict JSON (no NaN or Infinity), None when empty or not JSON."""
+    if not data:
         return None
     try:
-        return response.json()
-    except ValueError:
+        return json.loads(data, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
         return None

@@ -1,17 +1,13 @@
-"""The `scaiflow` command line (a console script of the package).
+"""The `scaiflow` command line (a console script of the package): its options and `main`.
 
-`scaiflow compile FILE [--format yaml|ir] [-o OUT]` compiles a FlowGraph JSON file (`-` reads
-standard input) and prints the manifest, or the IR as JSON. Diagnostics go to standard error
-as `FILE:PATH: SEVERITY CODE: MESSAGE`. Exit status: 0 compiled (warnings allowed), 1 compile
-errors, 2 usage error or a file that cannot be read or written.
+`compile` works offline (`scaiflow.cli.compile`); `push`, `deploy`, `pull`, `status` and `diff`
+talk to a running ScaiFlow over its REST API (`scaiflow.cli.remote`, `.pull`, `.diff`, through
+`scaiflow.cli.client`); docs/ci.md describes them and their exit statuses (`exits`).
 
-`push`, `deploy`, `pull`, `status` and `diff` talk to a running ScaiFlow over its REST API
-(`scaiflow.cli.remote`, through `scaiflow.cli.client`); docs/ci.md describes them and their exit
-statuses.
-
-It needs no database and no Django settings: the plugin catalog is extended by the file named
-in the SCAIFLOW_PLUGIN_CATALOG environment variable, read here directly for that reason.
-`python manage.py compile_flow` runs the same `compile_file`.
+It needs no database and no Django settings. The environment is read once, here
+(`Environment`): the server, the token, and the plugin catalog extending the compiler's
+(`SCAIFLOW_PLUGIN_CATALOG`, the variable the server reads through its settings). Whatever
+goes wrong, the user sees one line, never a traceback, and never the token.
 """
 
 from __future__ import annotations
@@ -20,154 +16,40 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
-from flows.compiler import CatalogError, CompileResult, Diagnostic, compile_flow, load_catalog
-from scaiflow.cli import diff as remote_diff
-from scaiflow.cli import remote
-from scaiflow.cli.client import (
-    DEFAULT_RETRIES,
-    EXIT_AUTH,
-    TOKEN_VARIABLE,
-    URL_VARIABLE,
-    Client,
-    ClientError,
-)
-from scaiflow.cli.flowfiles import local_failure
-from scaiflow.cli.remote import Run
+from scaiflow.cli import diff, pull, remote
+from scaiflow.cli.client import DEFAULT_RETRIES, TOKEN_VARIABLE, URL_VARIABLE, Client
+from scaiflow.cli.compile import add_compile_arguments, run_compile
+from scaiflow.cli.errors import ClientError, CommandFailed, local_failure
+from scaiflow.cli.exits import EXIT_AUTH, EXIT_STATUSES, EXIT_UNAVAILABLE, EXIT_USAGE
+from scaiflow.cli.output import Run
 
-EXIT_OK = 0
-EXIT_COMPILE_ERRORS = 1
-EXIT_USAGE = 2
-
-STDIN_NAME = "<stdin>"
+CATALOG_VARIABLE = "SCAIFLOW_PLUGIN_CATALOG"
 
 
-class CommandFailed(Exception):
-    """A command that could not do its work: a one-line reason and the exit status."""
+@dataclass(frozen=True)
+class Environment:
+    """What the command takes from its environment, read once."""
 
-    def __init__(self, reason: str, status: int, code: str = "usage"):
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.code = code  # a stable name for it, in `--json` output
+    url: str
+    token: str
+    catalog_path: str
 
-
-def format_diagnostic(file_label: str, diagnostic: Diagnostic) -> str:
-    """`FILE:PATH: SEVERITY CODE: MESSAGE` (PATH is empty for the whole document)."""
-    path = diagnostic.path or ""
-    return f"{file_label}:{path}: {diagnostic.severity} {diagnostic.code}: {diagnostic.message}"
-
-
-def _write(stream: IO[Any], text: str) -> None:
-    """Write UTF-8 text whatever the stream's own encoding is (pipes under a C locale...)."""
-    buffer = getattr(stream, "buffer", None)
-    if buffer is None:
-        stream.write(text)
-        return
-    stream.flush()
-    buffer.write(text.encode("utf-8"))
-    buffer.flush()
+    @classmethod
+    def read(cls) -> Environment:
+        return cls(
+            url=os.environ.get(URL_VARIABLE, ""),
+            token=os.environ.get(TOKEN_VARIABLE, ""),
+            catalog_path=os.environ.get(CATALOG_VARIABLE, ""),
+        )
 
 
-def compile_source(
-    file: str, *, catalog_path: str | None, stdin: IO[Any]
-) -> tuple[str, CompileResult]:
-    """Read `file` (`-`: `stdin`) and compile it: its label and the result. Raises
-    CommandFailed (status 2) for a catalog or a file that cannot be read."""
-    try:
-        catalog = load_catalog(catalog_path or None)
-    except CatalogError as exc:
-        raise CommandFailed(str(exc), EXIT_USAGE, "invalid_catalog") from exc
-    label = STDIN_NAME if file == "-" else file
-    try:
-        source = getattr(stdin, "buffer", stdin).read() if file == "-" else Path(file).read_bytes()
-    except OSError as exc:
-        reason = f"cannot read {label}: {exc.strerror or exc}"
-        raise CommandFailed(reason, EXIT_USAGE, "unreadable_file") from exc
-    return label, compile_flow(source, catalog=catalog)
-
-
-def _write_output(output: str, text: str) -> None:
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        reason = f"cannot write {output}: {exc.strerror or exc}"
-        raise CommandFailed(reason, EXIT_USAGE, "unwritable_file") from exc
-
-
-def compile_file(
-    file: str,
-    *,
-    output_format: str = "yaml",
-    output: str | None = None,
-    catalog_path: str | None = None,
-    stdin: IO[Any] | None = None,
-    stdout: IO[Any] | None = None,
-    stderr: IO[Any] | None = None,
-) -> int:
-    """Compile one FlowGraph file; diagnostics to `stderr`, the result to `stdout` or `output`.
-
-    Returns 0 when it compiled; raises CommandFailed (status 1 or 2) otherwise.
-    """
-    stdin = stdin if stdin is not None else sys.stdin
-    stdout = stdout if stdout is not None else sys.stdout
-    stderr = stderr if stderr is not None else sys.stderr
-    label, result = compile_source(file, catalog_path=catalog_path, stdin=stdin)
-    if result.diagnostics:
-        lines = "".join(format_diagnostic(label, item) + "\n" for item in result.diagnostics)
-        _write(stderr, lines)
-    if not result.ok:
-        errors = sum(1 for item in result.diagnostics if item.is_error)
-        noun = "error" if errors == 1 else "errors"
-        raise CommandFailed(f"{label}: {errors} compile {noun}; nothing written", 1)
-    text = result.manifest if output_format == "yaml" else result.ir_json()
-    if output:
-        _write_output(output, text)
-    else:
-        _write(stdout, text)
-    return EXIT_OK
-
-
-def compile_as_json(options: argparse.Namespace) -> int:
-    """`compile --json`: the compile endpoint's body (`ok`, `messages`, `manifest`, `ir`) with
-    `file`, as one JSON object; `-o` still writes the output."""
-    run = Run("compile", as_json=True)
-    catalog_path = os.environ.get("SCAIFLOW_PLUGIN_CATALOG", "")
-    try:
-        label, result = compile_source(options.file, catalog_path=catalog_path, stdin=sys.stdin)
-        if result.ok and options.output:
-            text = result.manifest if options.format == "yaml" else result.ir_json()
-            _write_output(options.output, text)
-    except CommandFailed as failure:
-        error = local_failure(failure.code, failure.reason, "", failure.status)
-        return run.finish(error=run.failed(options.file, error))
-    run.exit_code = EXIT_OK if result.ok else EXIT_COMPILE_ERRORS
-    return run.finish(file=label, **result.as_dict())
-
-
-def add_compile_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments of `compile`, shared with `manage.py compile_flow`."""
-    parser.add_argument("file", metavar="FILE", help="a FlowGraph JSON file; - reads stdin")
-    parser.add_argument(
-        "--format",
-        choices=("yaml", "ir"),
-        default="yaml",
-        help="print the ScaiCore manifest (yaml, the default) or the compiler's IR as JSON",
-    )
-    parser.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of stdout")
-
-
-def _run_compile(options: argparse.Namespace) -> int:
-    if options.json:
-        return compile_as_json(options)
-    return compile_file(
-        options.file,
-        output_format=options.format,
-        output=options.output,
-        catalog_path=os.environ.get("SCAIFLOW_PLUGIN_CATALOG", ""),
-    )
+Runner = Callable[[argparse.Namespace, Environment], int]
+RemoteCommand = Callable[[Client, Run, argparse.Namespace, Environment], int]
 
 
 def _client_options() -> argparse.ArgumentParser:
@@ -190,8 +72,8 @@ def _client_options() -> argparse.ArgumentParser:
         type=_count,
         default=DEFAULT_RETRIES,
         metavar="N",
-        help="retries of a request ScaiFlow refused with 503 or 429, or that could not "
-        f"connect (default {DEFAULT_RETRIES})",
+        help="retries of a read ScaiFlow refused with 503 or 429, and of any request that "
+        f"could not connect (default {DEFAULT_RETRIES})",
     )
     return common
 
@@ -202,10 +84,27 @@ def _count(raw: str) -> int:
     return int(raw)
 
 
-def _client(options: argparse.Namespace) -> Client:
-    url = options.url or os.environ.get(URL_VARIABLE, "")
-    token = options.token or os.environ.get(TOKEN_VARIABLE, "")
-    if not url.startswith(("http://", "https://")):
+def _integer(raw: str) -> int:
+    """A whole number, negative ones included: the subcommand says what it accepts."""
+    digits = raw.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 6):
+        raise argparse.ArgumentTypeError("a whole number")
+    return int(raw)
+
+
+def _is_base_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _client(options: argparse.Namespace, environment: Environment) -> Client:
+    url = options.url or environment.url
+    token = options.token or environment.token
+    if not _is_base_url(url):
         raise local_failure(
             "no_url",
             f"no ScaiFlow URL: set {URL_VARIABLE} or pass --url (http:// or https://).",
@@ -222,90 +121,25 @@ def _client(options: argparse.Namespace) -> Client:
     return Client(url, token, retries=options.retries)
 
 
-def _remote(command: Callable[..., int]) -> Callable[[argparse.Namespace], int]:
+def _remote(command: RemoteCommand) -> Runner:
     """A REST subcommand's runner: the client and the output, then `command`."""
 
-    def run(options: argparse.Namespace) -> int:
-        output = Run(options.command, options.json)
+    def run(options: argparse.Namespace, environment: Environment) -> int:
+        output = Run(options.command, options.json, secrets=Parser.secrets)
         try:
-            client = _client(options)
+            client = _client(options, environment)
         except ClientError as error:
             return output.finish(error=output.failed(options.command, error))
-        return command(client, output, options)
+        return command(client, output, options, environment)
 
     return run
 
 
-def _add_remote_commands(commands: Any) -> None:
-    common = _client_options()
-
-    def add(name: str, summary: str, description: str) -> argparse.ArgumentParser:
-        return commands.add_parser(
-            name,
-            parents=[common],
-            help=summary,
-            description=f"{description} {EXIT_STATUSES}",
-            allow_abbrev=False,  # `--tok` would be taken for --token
-        )
-
-    push = add(
-        "push",
-        "save flow files as flows (a new version when changed)",
-        "Create each file's flow, or save its content as the flow's next version; the "
-        ".scaiflow.json beside the files records which flow each file is.",
-    )
-    push.add_argument("files", nargs="+", metavar="FILE")
-    push.add_argument("--force", action="store_true", help="save over versions saved since")
-    push.set_defaults(run=_remote(lambda c, out, o: remote.push(c, out, o.files, force=o.force)))
-
-    deploy = add(
-        "deploy",
-        "push if needed, then deploy",
-        "Push each file when it changed, then deploy the flow (a FILE, or a flow id).",
-    )
-    deploy.add_argument("targets", nargs="+", metavar="FILE|FLOW_ID")
-    publish = deploy.add_mutually_exclusive_group()
-    publish.add_argument("--publish", dest="publish", action="store_true", default=None)
-    publish.add_argument("--no-publish", dest="publish", action="store_false")
-    deploy.add_argument("--group", action="append", dest="groups", metavar="ID")
-    deploy.add_argument("--idempotency-key", metavar="KEY")
-    deploy.add_argument("--force", action="store_true", help="save over versions saved since")
-    deploy.set_defaults(run=_remote(_run_deploy))
-
-    pull = add(
-        "pull",
-        "write flows as files",
-        "Write flows as files (keys sorted, 2-space JSON) and record them in .scaiflow.json.",
-    )
-    pull.add_argument("flow_ids", nargs="*", metavar="FLOW_ID")
-    pull.add_argument("--all", action="store_true", help="every flow of the tenant")
-    pull.add_argument("--dir", default=".", metavar="D", help="where to write (default: .)")
-    pull.add_argument("--force", action="store_true", help="overwrite changes never pushed")
-    pull.set_defaults(run=_remote(_run_pull))
-
-    status = add("status", "the latest deployments", "The latest deployments, newest first.")
-    status.add_argument("target", nargs="?", metavar="FILE|FLOW_ID")
-    status.add_argument("--limit", type=_count, default=10, metavar="N", help="default 10")
-    status.set_defaults(
-        run=_remote(lambda c, out, o: remote.status(c, out, o.target, limit=o.limit))
-    )
-
-    diff = add(
-        "diff",
-        "what push would change",
-        "What push would change: the server's current version against the file.",
-    )
-    diff.add_argument("file", metavar="FILE")
-    diff.set_defaults(
-        run=_remote(
-            lambda c, out, o: remote_diff.diff(
-                c, out, o.file, catalog_path=os.environ.get("SCAIFLOW_PLUGIN_CATALOG", "")
-            )
-        )
-    )
+def _run_push(client: Client, output: Run, options: argparse.Namespace, _: Environment) -> int:
+    return remote.push(client, output, options.files, force=options.force)
 
 
-def _run_deploy(client: Client, output: Run, options: argparse.Namespace) -> int:
+def _run_deploy(client: Client, output: Run, options: argparse.Namespace, _: Environment) -> int:
     if options.idempotency_key and len(options.targets) > 1:
         error = local_failure(
             "invalid_request",
@@ -325,7 +159,7 @@ def _run_deploy(client: Client, output: Run, options: argparse.Namespace) -> int
     )
 
 
-def _run_pull(client: Client, output: Run, options: argparse.Namespace) -> int:
+def _run_pull(client: Client, output: Run, options: argparse.Namespace, _: Environment) -> int:
     if bool(options.flow_ids) == options.all:
         error = local_failure(
             "invalid_request",
@@ -334,7 +168,7 @@ def _run_pull(client: Client, output: Run, options: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
         return output.finish(error=output.failed("pull", error))
-    return remote.pull(
+    return pull.pull(
         client,
         output,
         options.flow_ids,
@@ -344,11 +178,85 @@ def _run_pull(client: Client, output: Run, options: argparse.Namespace) -> int:
     )
 
 
-EXIT_STATUSES = (
-    "Exit status: 0 ok, 1 the flow does not compile, 2 usage, 3 conflict or deploy in "
-    "progress, 4 authentication or permission, 5 upstream failure, 6 ScaiFlow unavailable or "
-    "unreachable."
-)
+def _run_status(client: Client, output: Run, options: argparse.Namespace, _: Environment) -> int:
+    return remote.status(client, output, options.target, limit=options.limit)
+
+
+def _run_diff(client: Client, output: Run, options: argparse.Namespace, env: Environment) -> int:
+    return diff.diff(client, output, options.file, catalog_path=env.catalog_path)
+
+
+def _run_compile(options: argparse.Namespace, environment: Environment) -> int:
+    return run_compile(options, catalog_path=environment.catalog_path)
+
+
+def _add_remote_commands(commands: Any) -> None:
+    common = _client_options()
+
+    def add(name: str, summary: str, description: str, run: RemoteCommand) -> Any:
+        parser = commands.add_parser(
+            name,
+            parents=[common],
+            help=summary,
+            description=f"{description} {EXIT_STATUSES}",
+            allow_abbrev=False,  # `--tok` would be taken for --token
+        )
+        parser.set_defaults(run=_remote(run))
+        return parser
+
+    push = add(
+        "push",
+        "save flow files as flows (a new version when changed)",
+        "Create each file's flow, or save its content as the flow's next version; the "
+        ".scaiflow.json beside the files records which flow each file is.",
+        _run_push,
+    )
+    push.add_argument("files", nargs="+", metavar="FILE")
+    push.add_argument("--force", action="store_true", help="save over versions saved since")
+
+    deploy = add(
+        "deploy",
+        "push if needed, then deploy",
+        "Push each file when it changed, then deploy the flow (a FILE, or a flow id).",
+        _run_deploy,
+    )
+    deploy.add_argument("targets", nargs="+", metavar="FILE|FLOW_ID")
+    publish = deploy.add_mutually_exclusive_group()
+    publish.add_argument("--publish", dest="publish", action="store_true", default=None)
+    publish.add_argument("--no-publish", dest="publish", action="store_false")
+    deploy.add_argument("--group", action="append", dest="groups", metavar="ID")
+    deploy.add_argument("--idempotency-key", metavar="KEY")
+    deploy.add_argument("--force", action="store_true", help="save over versions saved since")
+
+    _add_read_commands(add)
+
+
+def _add_read_commands(add: Callable[..., Any]) -> None:
+    pull_parser = add(
+        "pull",
+        "write flows as files",
+        "Write flows as files (keys sorted, 2-space JSON) and record them in .scaiflow.json; "
+        "a file is never written outside --dir.",
+        _run_pull,
+    )
+    pull_parser.add_argument("flow_ids", nargs="*", metavar="FLOW_ID")
+    pull_parser.add_argument("--all", action="store_true", help="every flow of the tenant")
+    pull_parser.add_argument("--dir", default=".", metavar="D", help="where to write (default: .)")
+    pull_parser.add_argument("--force", action="store_true", help="overwrite changes never pushed")
+
+    status = add(
+        "status", "the latest deployments", "The latest deployments, newest first.", _run_status
+    )
+    status.add_argument("target", nargs="?", metavar="FILE|FLOW_ID")
+    status.add_argument("--limit", type=_integer, default=10, metavar="N", help="1 or more; 10")
+
+    diff_parser = add(
+        "diff",
+        "what push would change",
+        "What push would change: the server's current version against the file.",
+        _run_diff,
+    )
+    diff_parser.add_argument("file", metavar="FILE")
 
 
 class Parser(argparse.ArgumentParser):
@@ -363,9 +271,9 @@ class Parser(argparse.ArgumentParser):
         super().error(message)
 
 
-def _command_line_secrets(argv: Sequence[str]) -> tuple[str, ...]:
+def _command_line_secrets(argv: Sequence[str], token: str) -> tuple[str, ...]:
     """The token's value, and every word that follows (or is glued to) a `--t…` option."""
-    found = {os.environ.get(TOKEN_VARIABLE, "")}
+    found = {token}
     for before, word in zip(["", *argv], argv, strict=False):
         if before.startswith("--t"):
             found.add(word)
@@ -394,15 +302,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _last_resort(options: argparse.Namespace, exc: Exception) -> int:
+    """What the user sees of a failure nothing else caught: one line (the exception's class,
+    never its text, which may hold what a server sent), and exit 6."""
+    error = local_failure(
+        "internal_error",
+        f"stopped by an unexpected {type(exc).__name__}: an answer the command does not "
+        "understand, or a bug of the command. Nothing more was done.",
+        "",
+        EXIT_UNAVAILABLE,
+    )
+    print(f"scaiflow: {options.command}: internal_error: {error.message}", file=sys.stderr)
+    if getattr(options, "json", False):
+        run = Run(options.command, as_json=True)
+        run.finish(error=run.failed(options.command, error))
+    return EXIT_UNAVAILABLE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    Parser.secrets = _command_line_secrets(argv)
+    environment = Environment.read()
+    Parser.secrets = _command_line_secrets(argv, environment.token)
     options = build_parser().parse_args(argv)  # a usage error exits with status 2
     try:
-        return options.run(options)
+        return options.run(options, environment)
     except CommandFailed as failure:
         print(f"scaiflow: {failure.reason}", file=sys.stderr)
         return failure.status
+    except Exception as exc:  # the last resort: no traceback reaches the user
+        return _last_resort(options, exc)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 
+from flows.compiler import canonical_json
 from scaiflow.core.errors import DependencyUnavailable, FlowStorageUnavailable
 
 logger = logging.getLogger("scaiflow.flows.storage")
@@ -62,10 +63,7 @@ class EncodedContent:
 def encode_content(content: dict[str, Any]) -> EncodedContent:
     """The canonical JSON of `content`: equal content, equal bytes, equal hash."""
     try:
-        text = json.dumps(
-            content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-        data = text.encode("utf-8")
+        data = canonical_json(content)
     except (ValueError, TypeError) as exc:
         # UnicodeEncodeError (a lone surrogate from a `\ud800` escape) is a ValueError too.
         raise ContentNotEncodable(str(exc)) from exc

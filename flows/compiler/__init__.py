@@ -47,6 +47,7 @@ from typing import Any
 
 import yaml
 
+from .canonical import canonical_json
 from .catalog import Catalog, CatalogError, load_catalog
 from .diagnostics import CODES, ERROR, WARNING, Diagnostic
 from .emit import emit, manifest_dict
@@ -67,6 +68,7 @@ __all__ = [
     "FlowIR",
     "IRFormatError",
     "Labels",
+    "canonical_json",
     "compile_fingerprint",
     "compile_flow",
     "emit",

@@ -9,7 +9,7 @@ import re
 
 from deployments import errors as deploy_errors
 from flows.compiler import diagnostics
-from scaiflow import client
+from scaiflow.cli import client
 from scaiflow.core.errors import ApiError
 from tests.docs.conftest import DOC_PAGES, ROOT
 from tests.docs.runner import examples

@@ -3,7 +3,8 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from scaiflow.cli import CommandFailed, add_compile_arguments, compile_file
+from scaiflow.cli.compile import add_compile_arguments, compile_file
+from scaiflow.cli.errors import CommandFailed
 
 
 class Command(BaseCommand):

@@ -1,34 +1,27 @@
-"""The `scaiflow` subcommands that talk to a running ScaiFlow: push, deploy, pull, status, diff.
+"""The `scaiflow` subcommands that save and deploy flows and list deployments: push, deploy,
+status (`pull` is in `scaiflow.cli.pull`, `diff` in `scaiflow.cli.diff`).
 
 Each takes its targets one by one and goes on after a failed one; the command's exit status
 is the first failure's (docs/ci.md lists them). With `--json` it prints one JSON object,
 `{"command", "ok", "exit_code", …}`, and nothing else; without, a line per target on standard
-output and each failure, with its fix, on standard error. `diff` is in `scaiflow.remote_diff`.
+output and each failure, with its fix, on standard error.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from scaiflow.client import EXIT_OK, EXIT_USAGE, Client, ClientError
-from scaiflow.flowfiles import (
-    Entry,
-    FlowFile,
-    LockFile,
-    Locks,
-    file_name_for,
-    local_failure,
-    pretty_json,
-    read_flow_file,
-    write_file,
-)
+from scaiflow.cli.client import Client
+from scaiflow.cli.errors import ClientError, local_failure
+from scaiflow.cli.exits import EXIT_USAGE
+from scaiflow.cli.flowfiles import Entry, FlowFile, LockFile, Locks, read_flow_file
+from scaiflow.cli.output import Run, printable
 
+# A flow id as a user may type it (the server's are lowercase).
 FLOW_ID = re.compile(r"flw_[A-Za-z0-9]{1,60}")
 DEPLOYMENT_FIELDS = (
     "id",
@@ -40,51 +33,6 @@ DEPLOYMENT_FIELDS = (
     "published_slug",
     "created_at",
 )
-
-
-@dataclass
-class Run:
-    """One command's results and where its output goes."""
-
-    command: str
-    as_json: bool
-    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
-    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
-    exit_code: int = EXIT_OK
-
-    def say(self, text: str) -> None:
-        if not self.as_json:
-            print(text, file=self.stdout)
-
-    def failed(self, label: str, error: ClientError) -> dict[str, Any]:
-        """Note a failure: its exit status counts when it is the first; the error for JSON."""
-        if self.exit_code == EXIT_OK:
-            self.exit_code = error.exit_status
-        if not self.as_json:
-            deployment = error.detail.get("deployment_id")
-            where = f" (deployment {deployment})" if deployment else ""
-            print(f"scaiflow: {label}: {error.code}: {error.message}{where}", file=self.stderr)
-            for message in error.detail.get("messages") or []:
-                print(f"  {format_diagnostic(label, message)}", file=self.stderr)
-            if error.fix:
-                print(f"  fix: {error.fix}", file=self.stderr)
-        return {"status": error.status, **error.detail}
-
-    def finish(self, **document: Any) -> int:
-        if self.as_json:
-            body = {"command": self.command, "ok": self.exit_code == EXIT_OK}
-            body.update(exit_code=self.exit_code, **document)
-            print(json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False), file=self.stdout)
-        return self.exit_code
-
-
-def format_diagnostic(label: str, message: dict[str, Any]) -> str:
-    """A compile diagnostic as `scaiflow compile` prints it, with the node it is about."""
-    line = (
-        f"{label}:{message.get('path') or ''}: {message.get('severity')} "
-        f"{message.get('code')}: {message.get('message')}"
-    )
-    return f"{line} (node {message['node_id']})" if message.get("node_id") else line
 
 
 def is_flow_id(target: str) -> bool:
@@ -251,78 +199,6 @@ def _deployed(record: dict[str, Any], push_action: str | None) -> str:
     return text
 
 
-# --- pull ------------------------------------------------------------------------------------
-
-
-def pull(
-    client: Client, run: Run, flow_ids: list[str], *, pull_all: bool, directory: Path, force: bool
-) -> int:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        lock = Locks().of_directory(directory)
-        if pull_all:
-            flow_ids = [flow["id"] for flow in client.flows()]
-    except (ClientError, OSError) as error:
-        return give_up(run, str(directory), error)
-    results, taken = [], set()
-    for flow_id in flow_ids:
-        result: dict[str, Any] = {"flow_id": flow_id, "file": None, "version": None}
-        try:
-            flow = client.flow(flow_id).body
-            file = _file_for(lock, flow, directory, taken)
-            action = _write_pulled(lock, flow, directory / file, force=force)
-        except ClientError as error:
-            result.update(action=None, error=run.failed(flow_id, error))
-        else:
-            taken.add(file)
-            path = str(directory / file)
-            result.update(file=path, version=flow["version"], action=action, error=None)
-            run.say(f"{flow_id}: {action} {path} (version {flow['version']})")
-        results.append(result)
-    return run.finish(results=results)
-
-
-def _file_for(lock: LockFile, flow: dict[str, Any], directory: Path, taken: set[str]) -> str:
-    """The lock's file for this flow, else one named after it that no other flow has."""
-    known = lock.file_of(flow["id"])
-    if known:
-        return known
-    file = file_name_for(flow["name"], flow["id"])
-    if file in taken or file in lock.entries or (directory / file).exists():
-        file = file_name_for(f"{flow['name']}-{flow['id']}", flow["id"])
-    return file
-
-
-def _write_pulled(lock: LockFile, flow: dict[str, Any], path: Path, *, force: bool) -> str:
-    entry = lock.entries.get(path.name)
-    if path.exists() and entry is not None and not force:
-        local = read_flow_file(path)
-        if local.sha256 not in (entry.content_sha256, flow["content_sha256"]):
-            raise ClientError(
-                409,
-                {
-                    "error": "local_changes",
-                    "message": f"{path} has changes that were never pushed; not overwritten.",
-                    "fix": f"Push them (`scaiflow push {path}`), or pull with --force to "
-                    "discard them.",
-                },
-            )
-    text = pretty_json(flow["content"])
-    unchanged = path.exists() and path.read_text(encoding="utf-8") == text
-    if not unchanged:
-        write_file(path, text)
-    lock.record(path.name, flow)
-    return "unchanged" if unchanged else "written"
-
-
-def give_up(run: Run, label: str, error: ClientError | OSError) -> int:
-    if isinstance(error, OSError):
-        error = local_failure(
-            "unwritable_directory", f"cannot write {label}: {error}", "", EXIT_USAGE
-        )
-    return run.finish(error=run.failed(label, error))
-
-
 # --- status ----------------------------------------------------------------------------------
 
 
@@ -343,16 +219,19 @@ def flow_id_of(target: str, locks: Locks) -> str:
 
 
 def status(client: Client, run: Run, target: str | None, *, limit: int) -> int:
+    if limit < 1:  # page_size=0 would be the server's 400, after a round trip
+        reason = f"--limit must be a whole number from 1, not {limit}."
+        return run.give_up("status", local_failure("invalid_request", reason, "", EXIT_USAGE))
     try:
         flow_id = flow_id_of(target, Locks()) if target else None
         records = client.deployments(flow_id=flow_id, limit=limit)
     except ClientError as error:
-        return give_up(run, target or "status", error)
+        return run.give_up(target or "status", error)
     rows = []
     for record in records:
         row = {name: record.get(name) for name in DEPLOYMENT_FIELDS}
         row["flow_name"] = record.get("flow_name")
-        row["error"] = (record.get("error") or {}).get("error")
+        row["error"] = (record.get("error") or {}).get("error")  # its code
         rows.append(row)
     _table(run.say, rows)
     return run.finish(flow_id=flow_id, deployments=rows)
@@ -373,4 +252,5 @@ def _cell(row: dict[str, Any], column: str) -> str:
     value = row[column]
     if value is None:
         return "-"
-    return str(value)[:19] if column == "created_at" else str(value)  # times to the second
+    text = printable(value, 100)
+    return text[:19] if column == "created_at" else text  # times to the second

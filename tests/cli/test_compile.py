@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scaiflow.cli import main
+from scaiflow.cli.main import main
+from tests.flows.compiler.factories import minimal_flow
 
-from .factories import minimal_flow
-
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "support-triage.flow.json"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support-triage.flow.json"
 
 
 @pytest.fixture

@@ -13,9 +13,11 @@ from typing import Any
 
 from flows.compiler import CatalogError, compile_flow, load_catalog
 from flows.graphdiff import content_diff, manifest_diff
-from scaiflow.client import EXIT_USAGE, Client, ClientError
-from scaiflow.flowfiles import Locks, local_failure, read_flow_file
-from scaiflow.remote import Run, give_up
+from scaiflow.cli.client import Client
+from scaiflow.cli.errors import ClientError, local_failure
+from scaiflow.cli.exits import EXIT_USAGE
+from scaiflow.cli.flowfiles import Locks, read_flow_file
+from scaiflow.cli.output import Run
 
 
 def diff(client: Client, run: Run, file: str, *, catalog_path: str) -> int:
@@ -28,9 +30,9 @@ def diff(client: Client, run: Run, file: str, *, catalog_path: str) -> int:
         current = client.flow(entry.id).body if entry else None
         catalog = load_catalog(catalog_path or None)
     except CatalogError as exc:
-        return give_up(run, file, local_failure("invalid_catalog", str(exc), "", EXIT_USAGE))
+        return run.give_up(file, local_failure("invalid_catalog", str(exc), "", EXIT_USAGE))
     except ClientError as error:
-        return give_up(run, file, error)
+        return run.give_up(file, error)
     before = current["content"] if current else {}
     compiled = [compile_flow(content, catalog=catalog) for content in (before, flow_file.content)]
     from_label = f"{current['id']} v{current['version']}" if current else "(no flow)"

@@ -21,7 +21,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from scaiflow.client import EXIT_COMPILE, EXIT_USAGE, ClientError
+from flows.compiler import canonical_json
+from scaiflow.cli.answers import FLOW_ID
+from scaiflow.cli.errors import ClientError, local_failure
+from scaiflow.cli.exits import EXIT_COMPILE, EXIT_USAGE
+from scaiflow.cli.output import printable
 
 LOCK_NAME = ".scaiflow.json"
 LOCK_FORMAT = 1
@@ -30,22 +34,12 @@ FLOW_SUFFIX = ".flow.json"
 
 def canonical_sha256(content: Any) -> str:
     """The hash ScaiFlow gives this content (`content_sha256`)."""
-    text = json.dumps(
-        content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
 def pretty_json(content: Any) -> str:
     """How flow files are written: keys sorted, 2-space indent, a trailing newline."""
     return json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def local_failure(code: str, message: str, fix: str, exit_status: int) -> ClientError:
-    """A failure found before any request (a file that cannot be read, …)."""
-    error = ClientError(None, {"error": code, "message": message, "fix": fix})
-    error.exit_status = exit_status
-    return error
 
 
 @dataclass(frozen=True)
@@ -122,9 +116,47 @@ def _umask() -> int:
 
 
 def file_name_for(name: str, flow_id: str) -> str:
-    """A file name for a pulled flow: its name in lowercase words joined by hyphens."""
+    """A file name for a pulled flow, made only of `[a-z0-9-]`: its name in lowercase words
+    joined by hyphens, else its id when that is a flow id. Raises ClientError (exit 2) when
+    neither gives one: a name or an id from the server never becomes a path."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80].strip("-")
-    return f"{slug or flow_id}{FLOW_SUFFIX}"
+    if slug:
+        return f"{slug}{FLOW_SUFFIX}"
+    if FLOW_ID.fullmatch(flow_id):
+        return f"{flow_id}{FLOW_SUFFIX}"
+    raise unsafe_path(flow_id, "its name gives no file name and its id is no flow id")
+
+
+def unsafe_path(subject: str, why: str) -> ClientError:
+    """The refusal to write (or read) a file outside the directory a command works in."""
+    return local_failure(
+        "unsafe_path",
+        f"refused to write a file for {printable(subject, 120)}: {why}.",
+        "",
+        EXIT_USAGE,
+    )
+
+
+def is_plain_file_name(name: str) -> bool:
+    """A name of a file in a directory itself: not `.` or `..`, no separator, no NUL."""
+    return (
+        bool(name)
+        and len(name) <= 255
+        and name not in (".", "..")
+        and not any(char in name for char in "/\\\0")
+        and name.isprintable()
+    )
+
+
+def path_inside(directory: Path, name: str, *, subject: str) -> Path:
+    """`directory / name`, when `name` is a plain file name and the path, resolved (symbolic
+    links followed), is in `directory` itself. Raises ClientError (exit 2) otherwise."""
+    if not is_plain_file_name(name):
+        raise unsafe_path(subject, f"{printable(name, 120)!r} is not a plain file name")
+    path = directory / name
+    if path.resolve().parent != directory.resolve():
+        raise unsafe_path(subject, f"{path} leads outside {directory}")
+    return path
 
 
 @dataclass
@@ -161,12 +193,22 @@ class LockFile:
                 for file, item in data["flows"].items()
             }
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise local_failure(
-                "invalid_lock_file",
-                f"{self.path} is not a lock file ScaiFlow wrote: {exc!r}",
-                "Restore it from git, or remove it (the next push then creates new flows).",
-                EXIT_USAGE,
-            ) from exc
+            raise self._invalid(f"{self.path} is not a lock file ScaiFlow wrote: {exc!r}") from exc
+        for file in self.entries:
+            if not is_plain_file_name(file) or (
+                (self.directory / file).resolve().parent != self.directory.resolve()
+            ):
+                where = printable(file, 120)
+                raise self._invalid(f"{self.path} names {where!r}, a file outside its directory")
+
+    @staticmethod
+    def _invalid(message: str) -> ClientError:
+        return local_failure(
+            "invalid_lock_file",
+            message,
+            "Restore it from git, or remove it (the next push then creates new flows).",
+            EXIT_USAGE,
+        )
 
     def record(self, file: str, flow: dict[str, Any]) -> Entry:
         """Tie `file` to the flow as the API answered it (its current version), and save."""

@@ -17,6 +17,7 @@ from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
 from scaiflow.core.allowlist import allowed_entry_parse
+from scaiflow.observability.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -385,33 +386,4 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'")
 LOGGING_CONFIG = "scaiflow.observability.logs.configure_logging"
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-        # These fields, then what is known of the request (tenant, actor, flow_id,
-        # deployment_id) and the access line's method, route, status and duration_ms.
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s",
-            "rename_fields": {"levelname": "level", "name": "logger"},
-            "timestamp": "time",
-        },
-    },
-    # One event, one line: a caller's value with a newline must not forge a line of its own.
-    # Every handler takes this filter, whatever its formatter (scaiflow/observability/logs.py).
-    "filters": {"one_line": {"()": "scaiflow.observability.logs.EscapeControlCharacters"}},
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": LOG_FORMAT,
-            "filters": ["one_line"],
-        },
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        # 4xx answers are part of the API, not incidents.
-        "django.request": {"level": "ERROR"},
-    },
-}
+LOGGING = logging_config(level=LOG_LEVEL, log_format=LOG_FORMAT)

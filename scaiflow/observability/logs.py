@@ -63,3 +63,38 @@ def configure_logging(config: dict) -> None:
         record_with_request_id.stamps_request_id = True
         logging.setLogRecordFactory(record_with_request_id)
     logging.config.dictConfig(config)
+
+
+def logging_config(*, level: str, log_format: str) -> dict:
+    """settings.LOGGING: one console handler in `log_format` (`plain` or `json`), every line of
+    a request stamped with its request id (configure_logging) and kept to one line."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+            # These fields, then what is known of the request (tenant, actor, flow_id,
+            # deployment_id) and the access line's method, route, status and duration_ms.
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s",
+                "rename_fields": {"levelname": "level", "name": "logger"},
+                "timestamp": "time",
+            },
+        },
+        # One event, one line: a caller's value with a newline must not forge a line of its own.
+        # Every handler takes this filter, whatever its formatter (scaiflow/observability/logs.py).
+        "filters": {"one_line": {"()": "scaiflow.observability.logs.EscapeControlCharacters"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": log_format,
+                "filters": ["one_line"],
+            },
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            # 4xx answers are part of the API, not incidents.
+            "django.request": {"level": "ERROR"},
+        },
+    }
